@@ -1,0 +1,73 @@
+"""The ``lds-dask`` command line. Each command lives in its own module in this package.
+
+Commands are imported lazily, so ``lds-dask --help`` stays fast and a command whose
+optional extra is not installed fails with a message naming the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from lds_dask import __version__, refdata
+
+# command name -> (module in lds_dask.cli, one-line help, extra it needs)
+COMMANDS = {
+    "demo": ("demo", "Generate a small synthetic national dataset and run the full refresh.", "viz"),
+    "refresh": ("refresh", "Run a job spec: ingest, cube, disclosure, export, plots, report.", "viz"),
+    "synth": ("synth", "Generate synthetic national Test and Trace extracts with a planted truth.", None),
+    "validate": ("validate", "Validate a CSV/parquet file or directory against a schema.", None),
+    "ingest": ("ingest", "Validate, quarantine and partition raw extracts into the store.", None),
+    "cube": ("cube", "Build the all-LA profile cube (xarray on zarr) from a store.", None),
+    "export": ("export", "Export disclosure-controlled aggregates with ACRO evidence.", None),
+    "plots": ("plots", "Write comparison plots for one LA (HTML/PNG).", "viz"),
+    "explore": ("explore", "Serve the interactive cube explorer in the browser.", "viz"),
+    "report": ("report", "Build the all-LA HTML report pack in parallel.", "viz"),
+    "bench": ("bench", "Benchmark the pipeline against DuckDB and polars.", "bench"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, help_text, extra = COMMANDS[name]
+        try:
+            mod = importlib.import_module(f"lds_dask.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("lds_dask"):
+                return _missing(name, help_text, f"not available in this build ({exc.name})")
+            hint = f"pip install 'lds-dask[{extra}]'" if extra else "reinstall lds-dask"
+            return _missing(name, help_text, f"needs {exc.name}: {hint}")
+        return mod.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, help_text, _) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _missing(name: str, help_text: str, why: str) -> click.Command:
+    @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def stub(args):
+        raise click.ClickException(f"{name} {why}")
+
+    return stub
+
+
+def _version_text() -> str:
+    return f"lds-dask {__version__}\n\nReference data: {refdata.ATTRIBUTION}"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, message=_version_text())
+def main():
+    """lds-dask: all-LA COVID-19 testing profiles from NHS Test and Trace records.
+
+    Typical run: `lds-dask demo`, or `lds-dask refresh jobs/national_refresh.toml`.
+    """

@@ -1,0 +1,68 @@
+"""``lds-dask validate PATH --table T``: per-rule summary, non-zero exit on failures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from lds_dask.io import list_input_files, read_table_file
+from lds_dask.schemas import SchemaError, load_schema, table_names, validate_frame
+
+EXIT_INVALID_ROWS, EXIT_BAD_INPUT = 1, 2
+
+
+@click.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--table", "table", required=True, type=click.Choice(table_names()),
+              help="Schema to validate against.")
+@click.option("--quarantine", type=click.Path(path_type=Path),
+              help="Write failing rows, with their reason codes, to this directory.")
+def command(path: Path, table: str, quarantine: Path | None):
+    """Validate a CSV/parquet file, or a directory of them, against schemas/TABLE."""
+    console = Console()
+    try:
+        schema = load_schema(table)
+        files = list_input_files([path])
+        totals: dict[str, int] = {}
+        rows_in = rejected = 0
+        for f in files:
+            result = validate_frame(read_table_file(f, schema), schema, source=str(f))
+            rows_in += result.rows_in
+            rejected += result.rejected.height
+            for rule, n in result.rule_counts.items():
+                totals[rule] = totals.get(rule, 0) + n
+            if quarantine and result.rejected.height:
+                write_quarantine(result.rejected, quarantine, f)
+    except SchemaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    console.print(summary_table(totals, rows_in, rejected, len(files), table))
+    if quarantine and rejected:
+        console.print(f"Quarantined {rejected:,} rows to {quarantine}")
+    sys.exit(EXIT_INVALID_ROWS if rejected else 0)
+
+
+def summary_table(totals: dict[str, int], rows_in: int, rejected: int, n_files: int,
+                  table: str) -> Table:
+    """A per-rule table of failing row counts; never shows a value."""
+    out = Table(title=f"{table}: {rows_in:,} rows in {n_files} file(s), "
+                      f"{rows_in - rejected:,} valid, {rejected:,} rejected")
+    out.add_column("rule")
+    out.add_column("rows failing", justify="right")
+    for rule, n in sorted(totals.items()):
+        out.add_row(rule, f"{n:,}")
+    if not totals:
+        out.add_row("(none)", "0")
+    return out
+
+
+def write_quarantine(rejected: pl.DataFrame, directory: Path, source: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{source.stem}.rejected.parquet"
+    rejected.with_columns(source_file=pl.lit(str(source))).write_parquet(out)
+    return out

@@ -1,0 +1,61 @@
+"""Reading raw extracts: CSV or parquet files, or directories of them.
+
+CSV is read as text and parsed by the schema validator, so an unparseable value becomes a
+quarantined row (``<field>:dtype``) rather than a failed file. A file that cannot be read
+at all raises :class:`~lds_dask.schemas.SchemaError` with a one-line message naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+
+from lds_dask.schemas import SchemaError, TableSchema, check_columns
+
+SUFFIXES = (".csv", ".parquet")
+
+
+def list_input_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and directories into a sorted list of CSV/parquet files."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise SchemaError(f"{p}: no such file or directory")
+    if not files:
+        raise SchemaError(f"{', '.join(map(str, paths))}: no .csv or .parquet files found")
+    return files
+
+
+def read_table_file(path: Path, schema: TableSchema) -> pl.DataFrame:
+    """Read one extract: CSV as strings, parquet as stored. Checks the column set."""
+    try:
+        if path.suffix == ".csv":
+            df = pl.read_csv(path, infer_schema=False, missing_utf8_is_empty_string=False)
+        elif path.suffix == ".parquet":
+            df = pl.read_parquet(path)
+        else:
+            raise SchemaError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    except SchemaError:
+        raise
+    except Exception as exc:  # polars/arrow raise many types for a malformed file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(f"{path}: cannot read as {path.suffix[1:]}: {first[:200]}") from None
+    if df.width == 0 or (df.height == 0 and path.stat().st_size == 0):
+        raise SchemaError(f"{path}: empty file (no header)")
+    check_columns(df.columns, schema, str(path))
+    return df
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
