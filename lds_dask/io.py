@@ -34,22 +34,47 @@ def list_input_files(paths: list[str | Path]) -> list[Path]:
 
 def read_table_file(path: Path, schema: TableSchema) -> pl.DataFrame:
     """Read one extract: CSV as strings, parquet as stored. Checks the column set."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise SchemaError(f"{path}: empty file (no header)")
     try:
         if path.suffix == ".csv":
-            df = pl.read_csv(path, infer_schema=False, missing_utf8_is_empty_string=False)
+            df = pl.read_csv(path, infer_schema=False)
         elif path.suffix == ".parquet":
             df = pl.read_parquet(path)
         else:
             raise SchemaError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
     except SchemaError:
         raise
-    except Exception as exc:  # polars/arrow raise many types for a malformed file
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"{path}: cannot read as {path.suffix[1:]}: {first[:200]}") from None
-    if df.width == 0 or (df.height == 0 and path.stat().st_size == 0):
-        raise SchemaError(f"{path}: empty file (no header)")
     check_columns(df.columns, schema, str(path))
+    if path.suffix == ".parquet":
+        check_stored_types(df, schema, str(path))
     return df
+
+
+def _compatible(stored: pl.DataType, wanted: str) -> bool:
+    if stored == pl.String or stored == pl.Null:
+        return True  # text is parsed by the validator, value by value
+    if wanted == "date":
+        return stored in (pl.Date, pl.Datetime) or isinstance(stored, pl.Datetime)
+    if wanted == "bool":
+        return stored == pl.Boolean
+    if wanted.startswith("int"):
+        return stored.is_integer()
+    if wanted == "float64":
+        return stored.is_numeric()
+    return False  # a string field stored as anything but text
+
+
+def check_stored_types(df: pl.DataFrame, schema: TableSchema, source: str) -> None:
+    """Raise when a typed (parquet) column cannot hold the schema's type at all."""
+    for f in schema.fields:
+        stored = df.schema[f.name]
+        if not _compatible(stored, f.dtype):
+            raise SchemaError(f"{source}: column {f.name} is stored as {stored}, "
+                              f"schema {schema.name} wants {f.dtype}")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -173,9 +173,11 @@ def validate_frame(df: pl.DataFrame, table: str | TableSchema, *,
 
 def _cast(raw: pl.DataFrame, f: Field) -> pl.Expr:
     col = pl.col(f.name)
-    if raw.schema[f.name] != pl.String or f.dtype == "string":
+    if raw.schema[f.name] != pl.String:
         return col.cast(f.polars_type, strict=False)
     text = col.str.strip_chars()
+    if f.dtype == "string":  # an empty CSV cell is a null, as in every other dtype
+        return pl.when(text == "").then(None).otherwise(col).alias(f.name)
     if f.dtype == "date":
         return text.str.to_date("%Y-%m-%d", strict=False).alias(f.name)
     if f.dtype == "bool":
@@ -228,3 +230,27 @@ def _check_mask(check: dict) -> tuple[str, pl.Expr]:
     lookup = refdata.lsoas().select("lsoa11_code", "la_code")
     home = pl.col(lsoa).replace_strict(lookup["lsoa11_code"], lookup["la_code"], default=None)
     return f"{lsoa}:lsoa_in_la", home.is_not_null() & (home != pl.col(la))
+
+
+def render_schema_docs() -> str:
+    """Markdown reference of every table contract (committed as docs/schemas.md)."""
+    out = ["# Data contracts\n", "Generated from `schemas/*.yaml` by "
+           "`python -m lds_dask.schemas > docs/schemas.md`; a test keeps it in step.\n"]
+    for name in table_names():
+        s = load_schema(name)
+        out += [f"\n## `{name}`\n", f"{s.description}\n",
+                "\n| field | dtype | nullable | constraints | unit | description |",
+                "|---|---|---|---|---|---|"]
+        for f in s.fields:
+            rules = dict(f.constraints) | ({"unique": True} if f.unique else {})
+            text = ", ".join(f"{k}: {v}" for k, v in rules.items()).replace("|", "\\|")
+            pii = " (personal: never shown)" if f.personal else ""
+            out.append(f"| `{f.name}` | {f.dtype} | {'yes' if f.nullable else 'no'} | {text} "
+                       f"| {f.unit} | {f.description}{pii} |")
+        for check in s.checks:
+            out.append(f"\nCross-field check `{check['rule']}`: {check['description']}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_schema_docs(), end="")

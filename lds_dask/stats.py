@@ -47,11 +47,12 @@ def _where(cond, a, b):
     return np.where(cond, a, b)
 
 
-def _sum(a, axis):
-    """NaN-propagating sum over `axis` (an int, or a dimension name for xarray)."""
+def _sum(a, axis, keepdims=False):
+    """NaN-propagating sum over `axis` (an int, or a dimension name for xarray; xarray
+    results broadcast back by name, so `keepdims` only matters for plain arrays)."""
     if _is_xr(a):
         return a.sum(dim=axis if isinstance(axis, str) else a.dims[axis], skipna=False)
-    return np.sum(a, axis=axis)
+    return np.sum(a, axis=axis, keepdims=keepdims)
 
 
 def _broadcast_like(a, like):
@@ -109,8 +110,9 @@ def byars_ci(x, confidence=0.95):
     Lower limits that come out negative (tiny counts at high confidence) are NaN, as in R.
     """
     z = _z(confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lower = x * (1 - 1 / (9 * x) - z / (3 * np.sqrt(x))) ** 3
+    xl = _where(x > 0, x, np.nan)  # x = 0 is NaN in R too (0 * -Inf); avoids lazy warnings
+    lower = xl * (1 - 1 / (9 * xl) - z / (3 * np.sqrt(xl))) ** 3
+    with np.errstate(invalid="ignore"):
         upper = (x + 1) * (1 - 1 / (9 * (x + 1)) + z / (3 * np.sqrt(x + 1))) ** 3
     return _where(lower < 0, np.nan, lower), upper
 
@@ -159,7 +161,7 @@ def dsr(counts, pops, std_pops, multiplier=100_000, confidence=0.95, axis=-1):
         value = _sum(x * std / pops, axis) / std_total * multiplier
         var = _sum(x * (std / pops) ** 2, axis) / std_total**2
         lo_count, hi_count = byars_ci(total, confidence)
-        scale = np.sqrt(var / total) * multiplier
+        scale = np.sqrt(var / _where(total > 0, total, np.nan)) * multiplier
         lower, upper = value + scale * (lo_count - total), value + scale * (hi_count - total)
     ok = total >= 10
     return tuple(_where(ok, v, np.nan) for v in (value, lower, upper))
@@ -198,16 +200,13 @@ def _inv(v, value_type):
 def _ridit_fit(y, pops, axis=-1):
     """Weighted LS of y on the cumulative-population midpoint b (the ridit), weights
     a = pop share: phe_sii's ``lm(yvals ~ sqrt_a + b_sqrt_a - 1)``. Returns (intercept, slope)."""
-    if isinstance(axis, str):
-        cum = pops.cumsum(dim=axis)
-    else:
-        cum = np.cumsum(pops, axis=axis)
-    total = _sum(pops, axis)
+    cum = pops.cumsum(dim=axis) if isinstance(axis, str) else np.cumsum(pops, axis=axis)
+    total = _sum(pops, axis, keepdims=True)
     a = pops / total
     b = (cum - pops / 2) / total
-    bbar, ybar = _sum(a * b, axis), _sum(a * y, axis)
+    bbar, ybar = _sum(a * b, axis, keepdims=True), _sum(a * y, axis, keepdims=True)
     slope = _sum(a * (b - bbar) * (y - ybar), axis) / _sum(a * (b - bbar) ** 2, axis)
-    return ybar - slope * bbar, slope
+    return _sum(a * y, axis) - slope * _sum(a * b, axis), slope
 
 
 def _sii_outputs(b0, b1, value_type, transform, multiplier):
@@ -315,8 +314,9 @@ def sii(values, populations, lower_cl=None, upper_cl=None, se=None, *, value_typ
     every quantile from N(value, SE) on that scale and refits the ridit regression;
     the limits are order statistics of the replicate SIIs/RIIs. With ``transform=True``
     the regression itself is on the log/logit scale (values and limits transformed
-    back). A negative `multiplier` flips polarity (RII inverted). Results cannot be
-    bit-identical to R's (different RNG); `seed` makes them reproducible.
+    back). A negative `multiplier` flips polarity (RII inverted; R tests `< 1` instead of
+    `< 0` for transformed rates, a slip not copied). Limits cannot be bit-identical to
+    R's (different RNG); `seed` makes them reproducible.
 
     Returns a dict of arrays: ``sii``, ``rii``, ``intercept`` (shape: the group axes)
     and ``sii_lower``, ``sii_upper``, ``rii_lower``, ``rii_upper`` (with a trailing axis
