@@ -17,7 +17,7 @@ ETHNICITIES = ["ASIAN", "BLACK", "MIXED", "WHITE", "OTHER", "UNKNOWN"]
 
 def _band_expr(age: pl.Expr, lower_bounds: list[int], labels: list[str]) -> pl.Expr:
     expr = pl.when(age.is_null()).then(pl.lit(UNKNOWN))
-    for low, label in zip(reversed(lower_bounds), reversed(labels)):
+    for low, label in zip(reversed(lower_bounds), reversed(labels), strict=True):
         expr = expr.when(age >= low).then(pl.lit(label))
     return expr.otherwise(pl.lit(UNKNOWN))
 

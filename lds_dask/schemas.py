@@ -161,7 +161,7 @@ def validate_frame(df: pl.DataFrame, table: str | TableSchema, *,
     typed = raw.select(_cast(raw, f) for f in schema.fields)
     rules = _rule_masks(raw, typed, schema, today)
     flags = typed.select(**{code: mask.fill_null(False) for code, mask in rules})
-    counts = {code: n for code, n in zip(flags.columns, flags.sum().row(0)) if n}
+    counts = {code: n for code, n in zip(flags.columns, flags.sum().row(0), strict=True) if n}
     reason = pl.coalesce([pl.when(pl.col(c)).then(pl.lit(c)) for c in flags.columns]) \
         if flags.width else pl.lit(None, pl.String)
     bad = flags.select(reason.alias("reason"))["reason"]
