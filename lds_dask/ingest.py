@@ -33,23 +33,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lds_dask import bands, refdata
+from lds_dask import refdata
 from lds_dask import store as st
 from lds_dask.io import file_sha256, list_input_files, read_table_file
+from lds_dask.link import build_covariates, derive_columns, population_frame, read_ahah
 from lds_dask.schemas import Field, SchemaError, TableSchema, load_schema, validate_frame
 
 HASH_SEED = 20210104
 UNIQUE_REASON = "test_id:unique"
-IMD_DECILES = [
-    "imd_decile",
-    "imd_income_decile",
-    "imd_employment_decile",
-    "imd_education_decile",
-    "imd_health_decile",
-    "imd_crime_decile",
-    "imd_housing_decile",
-    "imd_environment_decile",
-]
 SOURCE_ROW = Field(
     "source_row",
     "int64",
@@ -122,66 +113,6 @@ class RunReport:
         return {k: sum(f[k] for f in self.files) for k in keys}
 
 
-# ---------------------------------------------------------------- linkage (pure frame -> frame)
-
-
-def build_covariates(ahah: pl.DataFrame | None) -> pl.DataFrame:
-    """LSOA11 -> IMD decile columns (refdata) and AHAH decile (null without an AHAH file)."""
-    cov = refdata.lsoas().select("lsoa11_code", *[pl.col(c).cast(pl.Int8) for c in IMD_DECILES])
-    if ahah is None:
-        return cov.with_columns(ahah_decile=pl.lit(None, pl.Int8))
-    return cov.join(ahah_deciles(ahah), on="lsoa11_code", how="left")
-
-
-def ahah_deciles(ahah: pl.DataFrame) -> pl.DataFrame:
-    """Decile of ``ah3ahah_rn`` where 1 = least healthy 10% (highest ranks), like IMD."""
-    n = ahah.height
-    decile = 10 - ((pl.col("ah3ahah_rn").cast(pl.Int64) - 1) * 10 // n)
-    return ahah.select(
-        pl.col("lsoa11").alias("lsoa11_code"), decile.cast(pl.Int8).alias("ahah_decile")
-    )
-
-
-def read_ahah(path: Path) -> pl.DataFrame:
-    """Read and validate an AHAH v3 file; any invalid row is a user error (ranks must be whole)."""
-    schema = load_schema("ahah")
-    result = validate_frame(read_table_file(path, schema), schema, source=str(path))
-    if result.rejected.height:
-        rule, n = max(result.rule_counts.items(), key=lambda kv: kv[1])
-        raise SchemaError(
-            f"{path}: {result.rejected.height:,} AHAH row(s) invalid, e.g. {n:,} failing {rule}"
-        )
-    return result.valid
-
-
-def derive_columns(valid: pl.DataFrame, spec: TableSpec, covariates: pl.DataFrame) -> pl.DataFrame:
-    """Add iso_week, ESP and LDS age bands and, for test records, the LSOA deciles.
-
-    An unknown (null) LSOA keeps its LA and gets null deciles.
-    """
-    out = valid.with_columns(
-        iso_week=bands.iso_week(spec.date_col),
-        age_band_esp=bands.esp_band("age"),
-        age_band=bands.lds_band("age"),
-    )
-    if spec != RECORDS:
-        return out
-    out = out.join(covariates, on="lsoa11_code", how="left", maintain_order="left")
-    return out.with_columns(
-        imd_quintile=bands.quintile_from_decile("imd_decile"),
-        ahah_quintile=bands.quintile_from_decile("ahah_decile"),
-    )
-
-
-def population_frame() -> pl.DataFrame:
-    """Denominators: area (LA, region, England) x sex x ESP band x LDS band -> population."""
-    pop = refdata.population().with_columns(
-        age_band_esp=bands.esp_band("age"), age_band=bands.lds_band("age")
-    )
-    keys = ["area_code", "sex", "age_band_esp", "age_band"]
-    return pop.group_by(keys).agg(pl.col("population").sum()).sort(keys)
-
-
 def assign_bundles(n_bundles: int) -> dict[str, int]:
     """LA -> bundle, greedily balancing population (a proxy for rows); deterministic."""
     loads = [0] * n_bundles
@@ -224,7 +155,9 @@ def stage_file(task: StageTask) -> dict:
         task.quarantine_dir / f"{src.quarantine_name}.parquet",
         src.path,
     )
-    valid = derive_columns(result.valid, src.spec, task.covariates).with_columns(
+    valid = derive_columns(
+        result.valid, src.spec.date_col, task.covariates if src.spec == RECORDS else None
+    ).with_columns(
         source_file=pl.lit(str(src.path)),
         file_index=pl.lit(src.index, pl.Int32),
         valid_pos=pl.int_range(pl.len(), dtype=pl.UInt32),

@@ -9,14 +9,12 @@ import polars as pl
 from test_ingest_fixtures import make_ahah, make_records, write
 
 from lds_dask import refdata
-from lds_dask.ingest import (
+from lds_dask.ingest import RECORDS, assign_bundles, ingest
+from lds_dask.link import (
     IMD_DECILES,
-    RECORDS,
     ahah_deciles,
-    assign_bundles,
     build_covariates,
     derive_columns,
-    ingest,
     population_frame,
 )
 from lds_dask.schemas import validate_frame
@@ -24,7 +22,7 @@ from lds_dask.schemas import validate_frame
 
 def derived(df: pl.DataFrame, ahah=None) -> pl.DataFrame:
     valid = validate_frame(df, "test_records").valid
-    return derive_columns(valid, RECORDS, build_covariates(ahah))
+    return derive_columns(valid, RECORDS.date_col, build_covariates(ahah))
 
 
 def test_week_and_age_bands():

@@ -1,0 +1,86 @@
+"""Link: the derived and covariate columns every stored row gains (pure frame -> frame).
+
+IMD 2019 deciles come from the packaged LSOA table; AHAH deciles from a CDRC AHAH v3 file
+(real, or the generator's synthetic one). Population denominators come from refdata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from lds_dask import bands, refdata
+from lds_dask.io import read_table_file
+from lds_dask.schemas import SchemaError, load_schema, validate_frame
+
+IMD_DECILES = [
+    "imd_decile",
+    "imd_income_decile",
+    "imd_employment_decile",
+    "imd_education_decile",
+    "imd_health_decile",
+    "imd_crime_decile",
+    "imd_housing_decile",
+    "imd_environment_decile",
+]
+
+
+def build_covariates(ahah: pl.DataFrame | None) -> pl.DataFrame:
+    """LSOA11 -> IMD decile columns (refdata) and AHAH decile (null without an AHAH file)."""
+    cov = refdata.lsoas().select("lsoa11_code", *[pl.col(c).cast(pl.Int8) for c in IMD_DECILES])
+    if ahah is None:
+        return cov.with_columns(ahah_decile=pl.lit(None, pl.Int8))
+    return cov.join(ahah_deciles(ahah), on="lsoa11_code", how="left")
+
+
+def ahah_deciles(ahah: pl.DataFrame) -> pl.DataFrame:
+    """Decile of ``ah3ahah_rn`` where 1 = least healthy 10% (highest ranks), like IMD."""
+    n = ahah.height
+    decile = 10 - ((pl.col("ah3ahah_rn").cast(pl.Int64) - 1) * 10 // n)
+    return ahah.select(
+        pl.col("lsoa11").alias("lsoa11_code"), decile.cast(pl.Int8).alias("ahah_decile")
+    )
+
+
+def read_ahah(path: Path) -> pl.DataFrame:
+    """Read and validate an AHAH v3 file; any invalid row is a user error (ranks must be whole)."""
+    schema = load_schema("ahah")
+    result = validate_frame(read_table_file(path, schema), schema, source=str(path))
+    if result.rejected.height:
+        rule, n = max(result.rule_counts.items(), key=lambda kv: kv[1])
+        raise SchemaError(
+            f"{path}: {result.rejected.height:,} AHAH row(s) invalid, e.g. {n:,} failing {rule}"
+        )
+    return result.valid
+
+
+def derive_columns(
+    valid: pl.DataFrame, date_col: str, covariates: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Add iso_week, ESP and LDS age bands and, given covariates, the LSOA deciles.
+
+    An unknown (null) LSOA keeps its LA and gets null deciles. Survey rows carry no LSOA,
+    so they are derived without covariates.
+    """
+    out = valid.with_columns(
+        iso_week=bands.iso_week(date_col),
+        age_band_esp=bands.esp_band("age"),
+        age_band=bands.lds_band("age"),
+    )
+    if covariates is None:
+        return out
+    out = out.join(covariates, on="lsoa11_code", how="left", maintain_order="left")
+    return out.with_columns(
+        imd_quintile=bands.quintile_from_decile("imd_decile"),
+        ahah_quintile=bands.quintile_from_decile("ahah_decile"),
+    )
+
+
+def population_frame() -> pl.DataFrame:
+    """Denominators: area (LA, region, England) x sex x ESP band x LDS band -> population."""
+    pop = refdata.population().with_columns(
+        age_band_esp=bands.esp_band("age"), age_band=bands.lds_band("age")
+    )
+    keys = ["area_code", "sex", "age_band_esp", "age_band"]
+    return pop.group_by(keys).agg(pl.col("population").sum()).sort(keys)
