@@ -1,0 +1,87 @@
+"""``lds-dask export --cube CUBE.zarr --out DIR``: disclosure-controlled tables + ACRO evidence."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from lds_dask.disclosure import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureError, DisclosureRules
+from lds_dask.export import FORMATS, ExportError, export_cube
+
+EXIT_BAD_INPUT = 2
+
+
+@click.command("export")
+@click.option(
+    "--cube",
+    "cube",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The profile cube (zarr) to export.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output directory (must not exist unless --overwrite).",
+)
+@click.option(
+    "--threshold",
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    type=int,
+    help="Counts below this are suppressed.",
+)
+@click.option(
+    "--rounding",
+    default="0",
+    show_default=True,
+    type=click.Choice([str(b) for b in ROUNDING_BASES]),
+    help="Round published counts to this base (0: no rounding).",
+)
+@click.option(
+    "--zeros-disclosive/--no-zeros-disclosive",
+    default=True,
+    show_default=True,
+    help="Suppress zero counts (ACRO's zeros_are_disclosive).",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="csv",
+    show_default=True,
+    help=f"Comma-separated formats: {', '.join(FORMATS)}.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+def command(
+    cube: Path,
+    out: Path,
+    threshold: int,
+    rounding: str,
+    zeros_disclosive: bool,
+    formats: str,
+    overwrite: bool,
+):
+    """Export every cube node as a tidy table that passed disclosure control, with an
+    ACRO results.json, checksums and a manifest."""
+    try:
+        rules = DisclosureRules(
+            threshold=threshold, suppress_zeros=zeros_disclosive, rounding=int(rounding)
+        )
+        written = export_cube(
+            cube,
+            out,
+            rules,
+            [f.strip() for f in formats.split(",") if f.strip()],
+            overwrite=overwrite,
+            command=shlex.join(["lds-dask", *sys.argv[2:]]),
+        )
+    except (ExportError, DisclosureError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    for path in sorted(p for p in written.rglob("*") if p.is_file()):
+        click.echo(str(path))
