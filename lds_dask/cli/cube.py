@@ -1,0 +1,70 @@
+"""``lds-dask cube --store DIR --out CUBE.zarr``: build the all-LA profile cube."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+EXIT_USER_ERROR = 2
+
+
+@click.command("cube")
+@click.option(
+    "--store",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Ingest store directory (written by `lds-dask ingest`).",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Cube to write (a .zarr directory; replaced if it exists).",
+)
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local worker processes (default: one per core).",
+)
+@click.option(
+    "--people-scope",
+    type=click.Choice(["PCR", "ALL"]),
+    default="PCR",
+    show_default=True,
+    help="Test types that count people and positivity.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def command(
+    store: Path,
+    out: Path,
+    scheduler: str | None,
+    workers: int | None,
+    people_scope: str,
+    quiet: bool,
+):
+    """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store."""
+    from lds_dask.cluster import get_client
+    from lds_dask.cube import CubeConfig, CubeError, build_cube
+    from lds_dask.cube_store import StoreError, check_store
+
+    try:
+        check_store(store)
+        config = CubeConfig(people_scope=people_scope)
+    except (StoreError, CubeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    start = time.perf_counter()
+    try:
+        with get_client(scheduler, workers, quiet=quiet) as client:
+            path = build_cube(store, out, client=client, config=config, progress=not quiet)
+    except CubeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    click.echo(f"Cube written to {path} in {time.perf_counter() - start:.1f} s")
