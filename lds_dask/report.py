@@ -21,21 +21,23 @@ from string import Template
 import numpy as np
 
 from lds_dask import __version__, refdata, stats
-from lds_dask.explore import (
+from lds_dask.view_data import (
     MEASURES,
     SAFE_TEXT,
     UNSAFE_TEXT,
     CubeArrays,
+    load_cube_arrays,
+    open_view,
+    read_cube,
+    series,
+)
+from lds_dask.view_figures import (
     fill_breakdown,
     fill_caterpillar,
     fill_trend,
     highlight_caterpillar,
-    load_cube_arrays,
     make_breakdown_figure,
     make_views,
-    open_view,
-    read_cube,
-    series,
 )
 
 TEMPLATES = Path(__file__).parent / "report_templates"

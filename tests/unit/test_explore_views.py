@@ -12,7 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube  # noqa: E402
 
 from lds_dask import refdata  # noqa: E402
-from lds_dask.explore import Explorer, ExplorerState, hex_axial, load_cube_arrays  # noqa: E402
+from lds_dask.explore import Explorer, ExplorerState  # noqa: E402
+from lds_dask.view_data import load_cube_arrays  # noqa: E402
+from lds_dask.view_figures import hex_axial  # noqa: E402
 
 
 @pytest.fixture(scope="module")

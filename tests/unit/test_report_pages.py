@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube  # noqa: E402
 
 from lds_dask import report  # noqa: E402
-from lds_dask.explore import load_cube_arrays  # noqa: E402
+from lds_dask.view_data import load_cube_arrays  # noqa: E402
 
 
 @pytest.fixture(scope="module")
