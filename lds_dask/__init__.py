@@ -10,7 +10,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 def __getattr__(name):
     # Heavy modules load on first use, so `import lds_dask` and the CLI stay fast.
-    if name in ("open_cube", "cube_to_frame"):
+    if name in ("open_cube", "cube_to_frame", "build_cube", "CubeConfig"):
         from lds_dask import cube
 
         return getattr(cube, name)

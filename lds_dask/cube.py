@@ -60,6 +60,12 @@ DEFINITIONS = (
 )
 
 
+# Bundles per worker thread at least: balances load when LA sizes differ, while the
+# per-task overhead (a few ms) stays negligible.
+BUNDLES_PER_THREAD = 4
+AREA_COORDS = ("area_name", "area_type", "region_code", "utla_code")
+
+
 class CubeError(ValueError):
     """A user error building or opening a cube (bad config, missing store or cube)."""
 
@@ -115,8 +121,13 @@ def build_cube(
         check_store(store)
     except StoreError as exc:
         raise CubeError(str(exc)) from None
-    bundles = bundle_las(store, store_la_codes(store), int(config.bundle_mb * 2**20))
     runner = TaskRunner(client, progress)
+    bundles = bundle_las(
+        store,
+        store_la_codes(store),
+        int(config.bundle_mb * 2**20),
+        min_bundles=BUNDLES_PER_THREAD * runner.n_threads(),
+    )
     decisions = find_person_week_owners(runner, store, bundles, config.people_scope)
     parts = runner.gather(
         runner.map(
@@ -144,6 +155,8 @@ def assemble_tree(parts: list[dict], store: Path, config: CubeConfig) -> xr.Data
     lsoa = pl.concat([p["lsoa"] for p in parts], how="diagonal_relaxed")
     nodes["lsoa"] = build_lsoa_node(lsoa, config.period_names, read_lsoa_ahah(store))
     root = root_dataset(nodes["total"], store, config)
+    # a copy of the area coordinates on the root: open_cube reads them once for all nodes
+    root = root.assign_coords({c: nodes["total"][c] for c in AREA_COORDS})
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
 
 
@@ -178,16 +191,26 @@ def root_dataset(total: xr.Dataset, store: Path, config: CubeConfig) -> xr.Datas
 
 
 def open_cube(path: str | Path) -> xr.DataTree:
-    """Open a cube lazily; nothing is read until used.
+    """Open a cube lazily; nothing but coordinates is read until used.
 
-    Variables are dask arrays with one dask chunk per zarr shard (all areas); dask fuses
-    an area selection into the read, so selecting one LA reads only that LA's inner
-    chunk of each variable (a byte range), while whole-node computes stay few tasks."""
+    Variables are xarray's lazily indexed arrays over zarr (no dask): indexing composes
+    without reading, and loading a selection reads only the chunks it covers, so
+    selecting one LA reads that LA's inner chunk of each variable (a byte range of
+    the variable's shard), with no task graph to build. The small area coordinates
+    (``area_name``, ...) are read once, from the root's copy, and set on every node. Call ``.chunk()`` on
+    a node for dask arrays."""
     path = Path(path)
     if not (path / "zarr.json").is_file() and not (path / ".zgroup").is_file():
         raise CubeError(f"{path}: not a cube (no zarr store found; run `lds-dask cube`)")
     with quiet_zarr():
-        return xr.open_datatree(path, engine="zarr", chunks={"area": -1}, consolidated=True)
+        tree = xr.open_datatree(path, engine="zarr", chunks=None, consolidated=True)
+        root = tree.to_dataset(inherit=False).load()
+        tree.dataset = root
+        shared = {c: root[c] for c in AREA_COORDS if c in root.coords}
+        for node in tree.children.values():
+            if "area" in node.dims and shared:  # in memory: no read per node
+                node.dataset = node.to_dataset(inherit=False).assign_coords(shared)
+    return tree
 
 
 def cube_to_frame(cube: xr.DataTree, node: str, kind: str = "polars"):

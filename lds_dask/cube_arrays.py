@@ -91,29 +91,23 @@ def la_order() -> tuple[str, ...]:
 
 
 @cache
-def aggregate_index() -> tuple[np.ndarray, np.ndarray]:
-    """(aggregate row, LA row) pairs: which LAs make up each non-LTLA area."""
+def aggregate_members() -> tuple[np.ndarray, ...]:
+    """For each non-LTLA area (in area order), the rows of the LAs that make it up."""
     areas = area_table()
     n_la = len(la_order())
     row = {code: i for i, code in enumerate(areas["area"])}
-    las = refdata.las().sort("la_code")
-    agg_rows, la_rows = [], []
-    for i, la in enumerate(las.iter_rows(named=True)):
+    members: list[list[int]] = [[] for _ in range(areas.height - n_la)]
+    for i, la in enumerate(refdata.las().sort("la_code").iter_rows(named=True)):
         targets = [la["utla_code"]] if la["utla_code"].startswith("E10") else []
-        targets += [la["region_code"], refdata.ENGLAND_CODE]
-        for t in targets:
-            agg_rows.append(row[t] - n_la)
-            la_rows.append(i)
-    return np.array(agg_rows), np.array(la_rows)
+        for t in [*targets, la["region_code"], refdata.ENGLAND_CODE]:
+            members[row[t] - n_la].append(i)
+    return tuple(np.array(m, dtype=np.int64) for m in members)
 
 
 def sum_to_areas(la_array: np.ndarray) -> np.ndarray:
     """LA array (309, ...) -> all-area array (n_areas, ...) with aggregates as LA sums."""
-    agg_rows, la_rows = aggregate_index()
-    n_agg = area_table().height - la_array.shape[0]
-    out = np.zeros((n_agg, *la_array.shape[1:]), dtype=la_array.dtype)
-    np.add.at(out, agg_rows, la_array[la_rows])
-    return np.concatenate([la_array, out])
+    sums = [la_array[rows].sum(axis=0) for rows in aggregate_members()]
+    return np.concatenate([la_array, np.stack(sums).astype(la_array.dtype, copy=False)])
 
 
 def week_range(first: dt.date, last: dt.date) -> np.ndarray:

@@ -100,16 +100,27 @@ def period_of(params: CountParams) -> pl.Expr:
 
 def own_person_weeks(df: pl.DataFrame, scope: str, decisions: pl.DataFrame) -> pl.LazyFrame:
     """The person-weeks these LAs own, with the owning (first) test row's categories."""
-    pw = (
-        df.lazy()
-        .filter(in_scope(scope))
+    return _settle_shared(first_rows(df.lazy().filter(in_scope(scope))), decisions)
+
+
+def first_rows(tests: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (la_code, person-week): its first test (date, then test_id) with
+    ``any_positive``. Most person-weeks have one test, so only the rest are sorted."""
+    keys = ["la_code", *KEY]
+    cols = [*CATEGORY_COLUMNS, "lsoa11_code", "period"]
+    tests = tests.with_columns(n_tests=pl.len().over(keys))
+    single = tests.filter(pl.col("n_tests") == 1).select(*keys, *cols, any_positive="is_positive")
+    multi = (
+        tests.filter(pl.col("n_tests") > 1)
         .sort("specimen_date", "test_id")
-        .group_by("la_code", *KEY)
-        .agg(
-            pl.col(*CATEGORY_COLUMNS, "lsoa11_code", "period").first(),
-            any_positive=pl.col("is_positive").any(),
-        )
+        .group_by(keys)
+        .agg(pl.col(*cols).first(), any_positive=pl.col("is_positive").any())
     )
+    return pl.concat([single, multi], how="vertical_relaxed")
+
+
+def _settle_shared(pw: pl.LazyFrame, decisions: pl.DataFrame) -> pl.LazyFrame:
+    """Drop person-weeks owned by another LA; take the global any-positive flag."""
     if decisions.height == 0:
         return pw
     shared = decisions.lazy().rename({"any_positive": "shared_positive"})

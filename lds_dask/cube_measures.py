@@ -61,29 +61,48 @@ MEASURE_ATTRS: dict[str, tuple[str, str]] = {
 
 
 def add_rate_measures(ds: xr.Dataset, population: xr.DataArray) -> xr.Dataset:
-    """Add population, testing and case rates, positivity and their 95% limits."""
-    pop = population.broadcast_like(ds["people_tested"]).transpose(*ds["people_tested"].dims)
-    out = ds.assign(population=pop)
+    """Add population, testing and case rates, positivity and their 95% limits.
+
+    Computed on numpy arrays (the node's dims), not on xarray objects: cheaper, and
+    the limits of a count depend on the count alone, so they are computed once per
+    distinct count (:func:`count_limits`)."""
+    dims = ds["people_tested"].dims
+    shape = ds["people_tested"].shape
+    pop = np.broadcast_to(np.expand_dims(population.values, 1), shape)
+    out = {"population": (dims, pop.copy())}
     for name, count in (
         ("testing_rate_per_100k", "people_tested"),
         ("case_rate_per_100k", "people_positive"),
     ):
-        x = ds[count].astype(float)
-        lower, upper = stats.rate_ci(x, pop, PER_100K, CONFIDENCE)
+        x = ds[count].values.astype(float)
+        lower, upper = count_limits(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[name] = x / pop * PER_100K
-        out[f"{name}_lower"], out[f"{name}_upper"] = lower, upper
-    return add_positivity(out)
+            out[name] = (dims, x / pop * PER_100K)
+            out[f"{name}_lower"] = (dims, lower / pop * PER_100K)
+            out[f"{name}_upper"] = (dims, upper / pop * PER_100K)
+    return add_positivity(ds.assign(out))
+
+
+def count_limits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% limits of Poisson counts (exact below 10, Byar's from 10: ``stats.rate_ci``),
+    evaluated once per distinct value: the special functions are the costly part."""
+    values, inverse = np.unique(x, return_inverse=True)
+    lower, upper = stats.rate_ci(values, 1.0, 1, CONFIDENCE)
+    return lower[inverse].reshape(x.shape), upper[inverse].reshape(x.shape)
 
 
 def add_positivity(ds: xr.Dataset) -> xr.Dataset:
     """positivity_pct with Wilson limits; NaN where nobody was tested."""
-    x, n = ds["people_positive"].astype(float), ds["people_tested"].astype(float)
-    n = n.where(n > 0)
+    dims = ds["people_tested"].dims
+    x = ds["people_positive"].values.astype(float)
+    n = ds["people_tested"].values.astype(float)
+    n = np.where(n > 0, n, np.nan)
     lower, upper = stats.wilson_ci(x, n, CONFIDENCE)
-    ds["positivity_pct"] = x / n * 100
-    ds["positivity_pct_lower"], ds["positivity_pct_upper"] = lower * 100, upper * 100
-    return ds
+    return ds.assign(
+        positivity_pct=(dims, x / n * 100),
+        positivity_pct_lower=(dims, lower * 100),
+        positivity_pct_upper=(dims, upper * 100),
+    )
 
 
 def add_dsr(total: xr.Dataset, esp_counts: np.ndarray, esp_pops: np.ndarray) -> xr.Dataset:

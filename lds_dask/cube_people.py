@@ -87,6 +87,14 @@ def find_shared_hashes(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray
     return np.unique(np.concatenate([values[counts > 1], *within]).astype(np.uint64))
 
 
+def reduce_bucket(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 2 task: the bucket's shared hashes and which bundles hold any of them, so
+    pass 3 skips bundles with no cross-LA person-week."""
+    shared = find_shared_hashes(parts)
+    holds = np.array([p[1].size > 0 or np.isin(p[0], shared).any() for p in parts], bool)
+    return shared, holds
+
+
 def first_tests_of(
     bundle: tuple[str, ...], store: Path, scope: str, shared: np.ndarray
 ) -> pl.DataFrame:
@@ -142,12 +150,20 @@ def find_person_week_owners(
     """
     n_buckets = max(1, min(32, len(bundles)))
     parts = runner.map(hash_person_weeks, bundles, store, scope, n_buckets, label="people: hash")
-    shared = runner.map(find_shared_hashes, runner.split(parts, n_buckets), label="people: reduce")
-    shared_all = np.concatenate([np.asarray(s, np.uint64) for s in runner.gather(shared)])
+    reduced = runner.gather(
+        runner.map(reduce_bucket, runner.split(parts, n_buckets), label="people: reduce")
+    )
+    shared_all = np.concatenate([np.asarray(s, np.uint64) for s, _ in reduced])
     if shared_all.size == 0:
         return pl.DataFrame(schema=DECISION_SCHEMA)
+    holders = np.logical_or.reduce([h for _, h in reduced])
     shared_handle = runner.share(shared_all)
     firsts = runner.map(
-        first_tests_of, bundles, store, scope, shared_handle, label="people: resolve"
+        first_tests_of,
+        [b for b, held in zip(bundles, holders, strict=True) if held],
+        store,
+        scope,
+        shared_handle,
+        label="people: resolve",
     )
     return resolve_owners(pl.concat(runner.gather(firsts)))

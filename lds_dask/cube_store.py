@@ -64,21 +64,28 @@ def partition_bytes(store: Path, la_code: str, table: str = "records") -> int:
     return sum(f.stat().st_size for f in (store / table / f"la_code={la_code}").glob("*.parquet"))
 
 
-def bundle_las(store: Path, la_codes: list[str], target_bytes: int) -> list[tuple[str, ...]]:
-    """Group LAs, in code order, into bundles of roughly ``target_bytes`` of parquet.
+def bundle_las(
+    store: Path, la_codes: list[str], target_bytes: int, min_bundles: int = 1
+) -> list[tuple[str, ...]]:
+    """Group LAs, in code order, into bundles of at most ~``target_bytes`` of parquet.
 
     One Dask task per bundle: big LAs travel alone, small ones together, so task count
-    and overhead stay bounded while memory per task stays near the target.
+    and overhead stay bounded while memory per task stays near the target. At least
+    ``min_bundles`` bundles (when there are that many LAs) of roughly equal size, so
+    every worker gets work on a small store too.
     """
+    sizes = [max(partition_bytes(store, code), 1) for code in la_codes]
+    total = sum(sizes)
+    n = max(-(-total // max(target_bytes, 1)), min(min_bundles, len(la_codes)), 1)
     out: list[tuple[str, ...]] = []
     current: list[str] = []
-    size = 0
-    for code in la_codes:
+    done = 0
+    for code, size in zip(la_codes, sizes, strict=True):
         current.append(code)
-        size += partition_bytes(store, code)
-        if size >= target_bytes:
+        done += size
+        if done * n >= total * (len(out) + 1):  # crossed the next equal-share boundary
             out.append(tuple(current))
-            current, size = [], 0
+            current = []
     if current:
         out.append(tuple(current))
     return out

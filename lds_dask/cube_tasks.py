@@ -19,6 +19,12 @@ class TaskRunner:
         self.client = client
         self.progress = progress
 
+    def n_threads(self) -> int:
+        """Task slots: worker threads of the client's cluster, 1 in-process."""
+        if self.client is None:
+            return 1
+        return max(1, sum(self.client.nthreads().values()))
+
     def map(self, fn: Callable, items: Sequence, *args, label: str = "", **kwargs) -> list:
         """``fn(item, *args, **kwargs)`` for each item; returns handles (futures or values)."""
         if self.client is None:

@@ -47,7 +47,8 @@ def write_node(item: tuple[str, xr.Dataset], out: Path) -> str:
     sharded numeric area variables by :func:`write_shard`."""
     name, ds = item
     fast = [v for v, var in ds.data_vars.items() if is_fast(var)]
-    lazy = ds.assign({v: ds[v].chunk(-1) for v in fast})  # metadata only for these
+    # metadata only for these; a given token spares dask hashing the data
+    lazy = ds.assign({v: ds[v].chunk(-1, token=f"{name}/{v}") for v in fast})
     with quiet_zarr():
         lazy.to_zarr(
             out, group=name, mode="w", encoding=node_encoding(ds), consolidated=False, compute=False

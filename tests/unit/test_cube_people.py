@@ -60,3 +60,17 @@ def test_neighbours_deterministic_and_sensible():
     # Hartlepool's neighbours include its North East unitary peers
     assert {"E06000002", "E06000003"} & set(table[codes.index("E06000001")])
     assert all(codes[i] not in table[i] for i in range(309))
+
+
+def test_reduce_bucket_flags_only_bundles_holding_shared_hashes():
+    from lds_dask.cube_people import reduce_bucket
+
+    u = np.uint64
+    parts = [
+        (np.array([1, 2], u), np.array([], u)),
+        (np.array([2, 5], u), np.array([], u)),
+        (np.array([7], u), np.array([], u)),  # nothing shared: pass 3 skips it
+        (np.array([8], u), np.array([9], u)),  # shared between its own LAs
+    ]
+    shared, holds = reduce_bucket(parts)
+    assert shared.tolist() == [2, 9] and holds.tolist() == [True, True, False, True]
