@@ -1,9 +1,14 @@
 """Benchmark ``lds-dask synth``: records/s and peak memory of all processes per scale.
 
-    python -m bench.bench_synth --scale 0.01 [--scale 0.1 ...] [--workers 2] [--out DIR]
+    python -m bench.bench_synth --scale 0.01 [--scale 0.1 ...] [--workers 2] [--repeat 3]
+        [--out DIR]
 
 Peak memory is the maximum, over 0.2 s samples, of the summed RSS of this process and all
-its children (the Dask scheduler and workers). Results are printed, not committed.
+its children (the Dask scheduler and workers). ``cpu_s`` is the CPU time (user + system)
+the same process tree spent inside the timed region, so ``records_per_cpu_s`` says how
+fast the generator is per core even when other jobs share the machine (wall-clock
+records/s then understates it). With ``--repeat`` each scale runs several times and a
+summary line gives the best and the median. Results are printed, not committed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -22,22 +28,32 @@ from lds_dask.cluster import get_client
 from synthetic_gen import generate
 
 
-class PeakRss:
-    """Samples the summed RSS of this process tree in a background thread."""
+class ProcessTree:
+    """Samples this process tree in a background thread: summed RSS (peak) and the CPU
+    time of every process seen (its last sample, so exited processes keep theirs)."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._cpu: dict[int, float] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        me, total = psutil.Process(), 0
+        for p in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+                t = p.cpu_times()
+                self._cpu[p.pid] = t.user + t.system
+        self.peak = max(self.peak, total)
+
     def _run(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
+            self._sample()
             time.sleep(self.interval)
+
+    def cpu_seconds(self) -> float:
+        self._sample()
+        return sum(self._cpu.values())
 
     def __enter__(self):
         self._thread.start()
@@ -50,21 +66,38 @@ class PeakRss:
 
 def bench_scale(scale: float, workers: int | None, out: Path, fmt: str) -> dict:
     """Generate at ``scale`` (cluster start-up excluded from the timing)."""
-    with get_client(n_workers=workers, quiet=True) as client, PeakRss() as mem:
-        began = time.perf_counter()
+    with get_client(n_workers=workers, quiet=True) as client, ProcessTree() as tree:
+        cpu0, began = tree.cpu_seconds(), time.perf_counter()
         manifest = generate(out, scale=scale, fmt=fmt, client=client, progress=False)
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, tree.cpu_seconds() - cpu0
+        n_workers = len(client.scheduler_info()["workers"])
     c = manifest["counts"]
     records = c["test_records"]["rows"] + c["survey_responses"]["rows"]
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return {
         "scale": scale,
+        "workers": n_workers,
         "records": records,
         "seconds": round(seconds, 2),
         "records_per_s": round(records / seconds),
-        "peak_rss_gb": round(mem.peak / 2**30, 2),
+        "cpu_s": round(cpu, 2),
+        "records_per_cpu_s": round(records / cpu),
+        "peak_rss_gb": round(tree.peak / 2**30, 2),
         "files": c["test_records"]["files"] + c["survey_responses"]["files"],
         "disk_gb": round(size / 2**30, 2),
+    }
+
+
+def summary(runs: list[dict]) -> dict:
+    """Best and median of repeated runs at one scale."""
+    rates = [r["records_per_s"] for r in runs]
+    return {
+        "scale": runs[0]["scale"],
+        "runs": len(runs),
+        "best_records_per_s": max(rates),
+        "median_records_per_s": round(statistics.median(rates)),
+        "median_records_per_cpu_s": round(statistics.median(r["records_per_cpu_s"] for r in runs)),
+        "max_peak_rss_gb": max(r["peak_rss_gb"] for r in runs),
     }
 
 
@@ -72,16 +105,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, action="append", required=True)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scale")
     parser.add_argument("--format", default="parquet", choices=["parquet", "csv"])
     parser.add_argument("--out", type=Path, default=None, help="keep output here")
     args = parser.parse_args(argv)
     for scale in args.scale:
-        out = args.out or Path(tempfile.mkdtemp(prefix="bench_synth_"))
-        try:
-            print(bench_scale(scale, args.workers, out, args.format), flush=True)
-        finally:
-            if args.out is None:
-                shutil.rmtree(out, ignore_errors=True)
+        runs = []
+        for _ in range(args.repeat):
+            out = args.out or Path(tempfile.mkdtemp(prefix="bench_synth_"))
+            try:
+                runs.append(bench_scale(scale, args.workers, out, args.format))
+                print(runs[-1], flush=True)
+            finally:
+                if args.out is None:
+                    shutil.rmtree(out, ignore_errors=True)
+        if args.repeat > 1:
+            print({"summary": summary(runs)}, flush=True)
 
 
 if __name__ == "__main__":

@@ -83,36 +83,54 @@ def test_positivity(prev: np.ndarray, factor: float) -> np.ndarray:
     return odds / (1 + odds)
 
 
+class RowSampler:
+    """Categorical draws from the rows of a fixed weight matrix ``(R, K)``.
+
+    The cumulative table is built once, so a chunk reuses it for every week's draws
+    (ages by pyramid); one searchsorted over the stacked rows draws them all.
+    """
+
+    def __init__(self, weights: np.ndarray):
+        totals = weights.sum(axis=1, keepdims=True)
+        cum = np.cumsum(weights, axis=1) / np.where(totals > 0, totals, 1)
+        self.width = weights.shape[1]
+        self.flat = (cum + np.arange(len(weights))[:, None]).ravel()
+
+    def draw(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
+        """One category per entry of ``rows``, from that row's weights."""
+        u = np.minimum(rng.random(rows.size), 1 - 1e-9)
+        flat = np.searchsorted(self.flat, rows + u, side="right")
+        return np.minimum(flat - rows * self.width, self.width - 1)
+
+
+def age_sampler(band_pop: np.ndarray) -> RowSampler:
+    """Sampler of the offset within band, one row per (bundle LA, sex, band)."""
+    return RowSampler(band_pop.reshape(-1, BAND_WIDTH))
+
+
 def draw_ages(
-    rng: np.random.Generator, band_pop: np.ndarray, row: np.ndarray, cell: np.ndarray, cells: Cells
+    rng: np.random.Generator, ages: RowSampler, row: np.ndarray, cell: np.ndarray, cells: Cells
 ) -> np.ndarray:
     """Single year of age within each person's band, from their LA's pyramid."""
-    flat = band_pop.reshape(-1, BAND_WIDTH)
     group = (row * 2 + cells.sex[cell]) * N_BANDS + cells.band[cell]
-    offset = _sample_rows(rng, flat, group)
-    return BAND_LOW[cells.band[cell]] + offset
+    return BAND_LOW[cells.band[cell]] + ages.draw(rng, group)
 
 
 def sample_cells(rng: np.random.Generator, weights: np.ndarray, n: np.ndarray) -> tuple:
     """Draw ``n[b]`` cells from row ``b`` of ``weights`` for every row at once.
 
-    Returns (row, cell) index arrays. One searchsorted over stacked cumulative sums.
+    Returns (row, cell) index arrays, sorted by row. Many draws per row: one multinomial
+    per row (cost ~ cells, not draws; people come out grouped by cell, which is harmless
+    since every later draw is per person). Few draws: one searchsorted per draw.
     """
-    rows = np.repeat(np.arange(len(n)), n)
-    return rows, _sample_rows(rng, weights, rows)
-
-
-def _sample_rows(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """One category per entry of ``rows`` from that row of ``weights``."""
-    if rows.size == 0:
-        return rows.copy()
-    used, inverse = np.unique(rows, return_inverse=True)
-    w = weights[used]
-    totals = w.sum(axis=1, keepdims=True)
-    cum = np.cumsum(w, axis=1) / np.where(totals > 0, totals, 1) + np.arange(len(used))[:, None]
-    u = np.minimum(rng.random(rows.size), 1 - 1e-9)
-    flat = np.searchsorted(cum.ravel(), inverse + u, side="right")
-    return np.minimum(flat - inverse * w.shape[1], w.shape[1] - 1)
+    if n.sum() < weights.size // 4:
+        rows = np.repeat(np.arange(len(n)), n)
+        return rows, RowSampler(weights[: len(n)]).draw(rng, rows)
+    totals = weights.sum(axis=1, keepdims=True)
+    p = np.where(totals > 0, weights / np.where(totals > 0, totals, 1), 1 / weights.shape[1])
+    counts = rng.multinomial(n, p).ravel()
+    rows, cells = np.indices(weights.shape)
+    return np.repeat(rows.ravel(), counts), np.repeat(cells.ravel(), counts)
 
 
 def pick_without_replacement(

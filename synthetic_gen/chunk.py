@@ -2,7 +2,8 @@
 
 Everything random comes from the chunk's own generator, seeded by (seed, bundle, first
 week), and identifiers come from the chunk's own id space, so output bytes do not depend
-on which worker runs the chunk or in what order.
+on which worker runs the chunk or in what order. Nothing here depends on thread timing:
+records are built in numpy and written by pyarrow, and the truth is counted by bincount.
 """
 
 from __future__ import annotations
@@ -13,20 +14,33 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from lds_dask import refdata
 from lds_dask.bands import LDS_BANDS
-from lds_dask.io import file_sha256
-from lds_dask.schemas import load_schema
-from synthetic_gen.cells import build_cells, pick_without_replacement, prevalence, test_positivity
+from synthetic_gen.cells import (
+    age_sampler,
+    build_cells,
+    pick_without_replacement,
+    prevalence,
+    test_positivity,
+)
 from synthetic_gen.dirty import dirty_counts, make_dirty_rows
 from synthetic_gen.ids import hex_ids, id_key, mix64, rng_for
+from synthetic_gen.output import to_polars, write_file
 from synthetic_gen.params import ModelParams
-from synthetic_gen.people import Counter, Persons, draw_week, new_persons
+from synthetic_gen.people import Counter, Persons, Pool, draw_week, new_persons
 from synthetic_gen.prevalence import prevalence_rows
-from synthetic_gen.records import lfd_records, pcr_records, record_table, records_frame, sort_by_day
-from synthetic_gen.survey import response_rate, survey_frame, survey_population
-from synthetic_gen.truth import count_week_table
+from synthetic_gen.records import (
+    POS,
+    lfd_records,
+    pcr_records,
+    record_table,
+    records_table,
+    sort_by_day,
+)
+from synthetic_gen.survey import response_rate, survey_population, survey_table
+from synthetic_gen.truth import count_week
 from synthetic_gen.world import World
 
 ID_SPACE_BITS = 40  # ids of chunk i are i << 40 + a local counter
@@ -61,7 +75,7 @@ def run_chunk(world: World, model: ModelParams, task: ChunkTask) -> dict:
     base = task.index << ID_SPACE_BITS
     state = ChunkState(
         rng_for(world.seed, "chunk", task.bundle, task.weeks[0]),
-        {k: Persons.empty() for k in ("pcr", "lfd", "survey")},
+        {k: Pool(len(cells.las)) for k in ("pcr", "lfd", "survey")},
         Counter(base),
         Counter(base),
         Counter(base),
@@ -76,23 +90,22 @@ def run_chunk(world: World, model: ModelParams, task: ChunkTask) -> dict:
 
 
 def _context(world: World, model: ModelParams, cells) -> dict:
-    lsoas = refdata.lsoas().select("lsoa11_code", "la_code")
     lfd_age = np.array([model.lfd_age_uptake[b] for b in LDS_BANDS])[cells.band]
+    pcr_age = np.array([model.age_uptake[b] for b in LDS_BANDS])[cells.band]
     survey_pop, survey_ages = survey_population(world, cells, model)
     return {
         "lookups": {
-            "la": pl.Series(world.la_codes, dtype=pl.String),
-            "lsoa": pl.Series(world.lsoa_codes, dtype=pl.String),
+            "la": pa.array(world.la_codes.astype(str)),
+            "lsoa": pa.array(world.lsoa_codes.astype(str)),
         },
-        "lsoa_frame": lsoas,
+        "la_series": pl.Series(world.la_codes, dtype=pl.String),
+        "lsoa_frame": refdata.lsoas().select("lsoa11_code", "la_code"),
         "keys": {k: id_key(world.seed, k) for k in ("test", "person", "respondent")},
+        "ages": age_sampler(cells.band_pop),
         "pcr_base": cells.pop * cells.uptake[None, :],
-        "lfd_base": cells.pop
-        * (cells.uptake / np.array([model.age_uptake[b] for b in LDS_BANDS])[cells.band] * lfd_age)[
-            None, :
-        ],
+        "lfd_base": cells.pop * (cells.uptake / pcr_age * lfd_age)[None, :],
         "survey_pop": survey_pop,
-        "survey_ages": survey_ages,
+        "survey_ages": age_sampler(survey_ages),
         "survey_resp": response_rate(cells, model),
         "survey": survey_pop * response_rate(cells, model)[None, :],
     }
@@ -101,104 +114,70 @@ def _context(world: World, model: ModelParams, cells) -> dict:
 def _run_week(world, model, task, cells, ctx, state, week, out) -> None:
     monday = world.mondays[week]
     prev = prevalence(world, cells, week)
-    table = _test_table(world, model, cells, ctx, state, week, prev)
+    table, tested = _test_table(world, model, cells, ctx, state, week, prev)
     tids = mix64(state.tests.take(table["day"].size), ctx["keys"]["test"])
-    out["truth"].append(count_week_table(table, tids, ctx["lookups"]["la"], monday))
-    records = records_frame(table, ctx["lookups"], monday, tids, ctx["keys"]).select(
-        load_schema("test_records").columns
-    )
-    path = _week_path(task, "test_records", monday)
+    out["truth"].append(count_week(table, *tested, ctx["la_series"], monday))
+    records = records_table(table, ctx["lookups"], monday, tids, ctx["keys"])
     # a separate stream, so clean records do not depend on the format or dirty rate
     dirty_rng = rng_for(world.seed, "dirty", task.bundle, week)
-    counts = dirty_counts(dirty_rng, records.height, task.dirty_rate, task.fmt)
-    out["files"].append(
-        _write(
-            _with_dirty(records, counts, task.fmt, ctx, state, dirty_rng),
-            path,
-            task,
-            "test_records",
-            records.height,
-        )
-    )
+    counts = dirty_counts(dirty_rng, records.num_rows, task.dirty_rate, task.fmt)
+    records = _with_dirty(records, counts, task.fmt, ctx, state, dirty_rng)
+    out["files"].append(_write(records, task, "test_records", monday, table["day"].size))
     for k, v in counts.items():
         out["dirty"][k] = out["dirty"].get(k, 0) + v
     survey = _survey(world, model, cells, ctx, state, week, prev, task.bundle)
-    out["files"].append(
-        _write(
-            survey,
-            _week_path(task, "survey_responses", monday),
-            task,
-            "survey_responses",
-            survey.height,
-        )
-    )
+    out["files"].append(_write(survey, task, "survey_responses", monday, survey.num_rows))
     out["prevalence"].append(prevalence_rows(world, cells, prev, monday, ctx["survey_pop"]))
 
 
-def _test_table(world, model, cells, ctx, state, week, prev) -> dict:
+def _test_table(world, model, cells, ctx, state, week, prev) -> tuple[dict, tuple]:
+    """The week's test records (numpy columns, by day) and the truth's people:
+    (home LA, positive) of PCR person-weeks and of all person-weeks."""
     rng, monday = state.rng, world.mondays[week]
     n = world.pcr_people[cells.las, week]
     k = model.symptomatic_test_factor
-    weights = ctx["pcr_base"] * (1 + (k - 1) * prev)
-    people, fresh = draw_week(
-        rng,
-        state.pools["pcr"],
-        n,
-        model.repeat_share,
-        lambda m: new_persons(rng, world, cells, weights, m, state.persons, model),
-    )
-    state.pools["pcr"] = Persons.concat([state.pools["pcr"], fresh])
+    maker = _maker(world, model, cells, state, ctx["pcr_base"] * (1 + (k - 1) * prev), ctx["ages"])
+    people = draw_week(rng, state.pools["pcr"], n, model.repeat_share, maker)
     infected = rng.random(len(people)) < test_positivity(prev, k)[people.row, people.cell]
-    tables = [
-        record_table(
-            pcr_records(rng, world, cells, people, infected, model), people, cells, model, rng
-        )
-    ]
-    first_day, ratio = lfd_schedule(monday, model)
-    if ratio > 0:
-        lfd_people, lfd_inf = _lfd_people(
-            world,
-            model,
-            cells,
-            ctx,
-            state,
-            people,
-            infected,
-            np.rint(ratio * n).astype(np.int64),
-            prev,
-        )
-        tables.append(
-            record_table(
-                lfd_records(rng, cells, lfd_people, lfd_inf, first_day, model),
-                lfd_people,
-                cells,
-                model,
-                rng,
-            )
-        )
-    return sort_by_day(tables)
+    pcr = pcr_records(rng, world, cells, people, infected, model)
+    pcr = record_table(pcr, people, cells, model, rng)
+    pcr_tested = (cells.las[people.row], infected)
+    if lfd_schedule(monday, model)[1] == 0:
+        return sort_by_day([pcr]), (pcr_tested, pcr_tested)
+    lfd, everyone = _lfd_tests(world, model, cells, ctx, state, week, prev, people, infected)
+    return sort_by_day([pcr, lfd]), (pcr_tested, everyone)
 
 
-def _lfd_people(world, model, cells, ctx, state, pcr_people, pcr_inf, n, prev):
-    """LFD person-weeks: some also PCR-tested this week, the rest from the LFD pool."""
+def _lfd_tests(world, model, cells, ctx, state, week, prev, pcr_people, pcr_inf) -> tuple:
+    """LFD records of the week's LFD person-weeks (some also PCR-tested this week) and
+    (home LA, positive) of everyone tested this week, PCR people first."""
     rng = state.rng
+    first_day, ratio = lfd_schedule(world.mondays[week], model)
+    n = np.rint(ratio * world.pcr_people[cells.las, week]).astype(np.int64)
     overlap = pick_without_replacement(
         rng, pcr_people.row, np.rint(model.lfd_overlap_share * n).astype(np.int64)
     )
     rest = n - np.bincount(pcr_people.row[overlap], minlength=len(n))
-    others, fresh = draw_week(
-        rng,
-        state.pools["lfd"],
-        rest,
-        model.lfd_repeat_share,
-        lambda m: new_persons(rng, world, cells, ctx["lfd_base"], m, state.persons, model),
+    maker = _maker(world, model, cells, state, ctx["lfd_base"], ctx["ages"])
+    others = draw_week(rng, state.pools["lfd"], rest, model.lfd_repeat_share, maker)
+    others_inf = rng.random(len(others)) < prev[others.row, others.cell]
+    people = Persons.concat([pcr_people.take(overlap), others])
+    infected = np.concatenate([pcr_inf[overlap], others_inf])
+    rec = lfd_records(rng, cells, people, infected, first_day, model)
+    any_pos = np.bincount(rec["src"][rec["result"] == POS], minlength=len(people)) > 0
+    positive = pcr_inf.copy()
+    positive[overlap] |= any_pos[: overlap.size]
+    everyone = (
+        np.concatenate([cells.las[pcr_people.row], cells.las[others.row]]),
+        np.concatenate([positive, any_pos[overlap.size :]]),
     )
-    state.pools["lfd"] = Persons.concat([state.pools["lfd"], fresh])
-    inf = rng.random(len(others)) < prev[others.row, others.cell]
-    return (
-        Persons.concat([pcr_people.take(overlap), others]),
-        np.concatenate([pcr_inf[overlap], inf]),
-    )
+    return record_table(rec, people, cells, model, rng), everyone
+
+
+def _maker(world, model, cells, state, weights, ages, counter=None):
+    """``make_new`` for :func:`draw_week`: new people drawn from cell ``weights``."""
+    rng, counter = state.rng, state.persons if counter is None else counter
+    return lambda m: new_persons(rng, world, cells, weights, m, counter, model, ages)
 
 
 def lfd_schedule(monday: dt.date, model: ModelParams) -> tuple[int, float]:
@@ -213,64 +192,38 @@ def lfd_schedule(monday: dt.date, model: ModelParams) -> tuple[int, float]:
     return first_day, ratio * (7 - first_day) / 7
 
 
-def _survey(world, model, cells, ctx, state, week, prev, bundle) -> pl.DataFrame:
+def _survey(world, model, cells, ctx, state, week, prev, bundle) -> pa.Table:
     rng, sampling = state.rng, ctx["survey"]
     total = world.survey_n[bundle, week]
     n = rng.multinomial(total, sampling.sum(axis=1) / sampling.sum())
-    people, fresh = draw_week(
-        rng,
-        state.pools["survey"],
-        n,
-        model.survey_repeat_share,
-        lambda m: new_persons(
-            rng, world, cells, sampling, m, state.respondents, model, ctx["survey_ages"]
-        ),
-    )
-    state.pools["survey"] = Persons.concat([state.pools["survey"], fresh])
-    frame = survey_frame(
-        rng,
-        people,
-        cells,
-        prev,
-        sampling,
-        ctx["survey_resp"],
-        ctx["lookups"],
-        world.mondays[week],
-        ctx["keys"]["respondent"],
-    )
-    return frame.select(load_schema("survey_responses").columns).sort("visit_date", "respondent_id")
+    maker = _maker(world, model, cells, state, sampling, ctx["survey_ages"], state.respondents)
+    people = draw_week(rng, state.pools["survey"], n, model.survey_repeat_share, maker)
+    monday, key = world.mondays[week], ctx["keys"]["respondent"]
+    resp = ctx["survey_resp"]
+    return survey_table(rng, people, cells, prev, sampling, resp, ctx["lookups"], monday, key)
 
 
-def _with_dirty(
-    clean: pl.DataFrame, counts: dict, fmt: str, ctx, state, rng: np.random.Generator
-) -> pl.DataFrame:
-    if fmt == "csv":
-        clean = clean.with_columns(pl.all().cast(pl.String))
+def _with_dirty(clean: pa.Table, counts: dict, fmt: str, ctx, state, rng: np.random.Generator):
+    """The clean table as is, or (with defects to inject, or for CSV) a polars frame with
+    the dirty rows after the clean ones."""
     if not any(counts.values()):
         return clean
+    frame = to_polars(clean, "test_records")
+    if fmt == "csv":
+        frame = frame.with_columns(pl.all().cast(pl.String))
     n_new = sum(v for k, v in counts.items() if k != "test_id:unique")
     ids = hex_ids(state.tests.take(n_new), ctx["keys"]["test"])
-    dirty = make_dirty_rows(rng, clean, counts, ids, ctx["lsoa_frame"])
-    return pl.concat([clean, dirty.select(clean.columns).cast(clean.schema)])
+    dirty = make_dirty_rows(rng, frame, counts, ids, ctx["lsoa_frame"])
+    return pl.concat([frame, dirty.select(frame.columns).cast(frame.schema)])
 
 
-def _week_path(task: ChunkTask, table: str, monday: dt.date) -> Path:
-    return (
-        Path(task.out) / table / f"week={monday.isoformat()}" / f"part-{task.bundle:03d}.{task.fmt}"
-    )
-
-
-def _write(frame: pl.DataFrame, path: Path, task: ChunkTask, table: str, clean: int) -> dict:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if task.fmt == "csv":
-        frame.with_columns(pl.all().cast(pl.String)).write_csv(path)
-    else:
-        # string statistics on random ids cost more than they save: write none
-        frame.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+def _write(data, task: ChunkTask, table: str, monday: dt.date, clean: int) -> dict:
+    name = f"part-{task.bundle:03d}.{task.fmt}"
+    path = Path(task.out) / table / f"week={monday.isoformat()}" / name
     return {
         "path": path.relative_to(task.out).as_posix(),
         "table": table,
-        "rows": frame.height,
+        "rows": data.num_rows if isinstance(data, pa.Table) else data.height,
         "clean_rows": clean,
-        "sha256": file_sha256(path),
+        "sha256": write_file(data, path, task.fmt, table),
     }

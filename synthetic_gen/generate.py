@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lds_dask import refdata
@@ -134,32 +135,45 @@ def write_truth(
 
 def prevalence_table(rows: pl.DataFrame) -> pl.DataFrame:
     """LA rows plus region and England, population-weighted; prevalence = cases / pop."""
-    las = refdata.las().select("la_code", "region_code")
-    keys = ["imd_decile", "iso_week"]
+    region = refdata.las().select("la_code", area_code="region_code")
     la = rows.rename({"la_code": "area_code"}).with_columns(area_type=pl.lit("ltla"))
-    region = (
-        rows.join(las, on="la_code")
-        .group_by("region_code", *keys)
-        .agg(pl.col("population", "cases").sum())
-        .rename({"region_code": "area_code"})
-        .with_columns(area_type=pl.lit("region"))
-    )
-    england = (
-        rows.group_by(*keys)
-        .agg(pl.col("population", "cases").sum())
-        .with_columns(area_code=pl.lit(refdata.ENGLAND_CODE), area_type=pl.lit("country"))
-    )
+    regions = _sum_areas(rows.join(region, on="la_code", how="left", maintain_order="left"))
+    england = _sum_areas(rows.with_columns(area_code=pl.lit(refdata.ENGLAND_CODE)))
     cols = ["area_code", "area_type", "iso_week", "imd_decile", "population", "prevalence"]
     return (
         pl.concat(
             [
                 t.with_columns(prevalence=pl.col("cases") / pl.col("population")).select(cols)
-                for t in (la, region, england)
+                for t in (
+                    la,
+                    regions.with_columns(area_type=pl.lit("region")),
+                    england.with_columns(area_type=pl.lit("country")),
+                )
             ]
         )
         .with_columns(prevalence=pl.col("prevalence").fill_nan(None))
         .sort("area_type", "area_code", "iso_week", "imd_decile", nulls_last=False)
     )
+
+
+def _sum_areas(rows: pl.DataFrame) -> pl.DataFrame:
+    """Population and cases summed per area_code x iso_week x imd_decile, in row order.
+
+    Bit-reproducible on purpose: polars' parallel join and group_by may add floats in a
+    thread-dependent order, which once made truth/prevalence.parquet differ between
+    identical runs. Here groups are numbered by key rank and summed by ``np.bincount``,
+    a sequential loop over rows that arrive in task order.
+    """
+    keys = ["area_code", "iso_week", "imd_decile"]
+    codes = rows.select(pl.struct(keys).rank("dense").cast(pl.Int64) - 1).to_series()
+    group = codes.to_numpy()
+    first = np.unique(group, return_index=True)[1]
+    out = rows.select(keys)[first]
+    sums = {
+        c: np.bincount(group, weights=rows[c].to_numpy(), minlength=len(first))
+        for c in ("population", "cases")
+    }
+    return out.with_columns(**{c: pl.Series(v) for c, v in sums.items()})
 
 
 def params_record(world: World, model: ModelParams, opts: GenerateOptions) -> dict:

@@ -1,5 +1,5 @@
 """Test records of one bundle-week: PCR person-weeks (with extras, VOIDs and cross-LA
-tests) and LFD person-weeks, as numpy columns; then one typed polars frame.
+tests) and LFD person-weeks, as numpy columns; then one typed Arrow table.
 
 Ownership stays with the home LA by construction: every person-week's first test is a
 non-VOID test in the home LA and a cross-LA test is always on a strictly later day.
@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from lds_dask.bands import ETHNICITIES
+from lds_dask.schemas import load_schema
 from synthetic_gen.cells import Cells
-from synthetic_gen.ids import hex_ids
+from synthetic_gen.ids import hex_array
+from synthetic_gen.output import codes, dates, labels, optional
 from synthetic_gen.params import ModelParams
 from synthetic_gen.people import Persons
 from synthetic_gen.world import World
@@ -70,7 +72,7 @@ def pcr_records(
     out = _concat(parts)
     sym_p = np.where(infected[out["src"]], model.symptomatic_if_infected, model.symptomatic_if_not)
     out["symptomatic"] = _symptoms(rng, sym_p, model)
-    out["test_type"] = np.zeros(out["src"].size, dtype=np.int64)
+    out["test_type"] = np.zeros(out["src"].size, dtype=np.int8)
     return out
 
 
@@ -94,17 +96,18 @@ def lfd_records(
         np.where(rng.random(idx.size) < p_pos, POS, NEG),
     )
     out["symptomatic"] = _symptoms(rng, np.full(idx.size, 0.05), model)
-    out["test_type"] = np.ones(idx.size, dtype=np.int64)
+    out["test_type"] = np.ones(idx.size, dtype=np.int8)
     return out
 
 
 def _part(src, day, la, lsoa, result) -> dict:
+    """Record columns in the narrowest dtypes (cheaper to concatenate and reorder)."""
     return {
         "src": np.asarray(src, np.int64),
-        "day": np.asarray(day, np.int64),
-        "la": np.asarray(la, np.int64),
-        "lsoa": np.asarray(lsoa, np.int64),
-        "result": np.asarray(result, np.int64),
+        "day": np.asarray(day, np.int8),
+        "la": np.asarray(la, np.int16),
+        "lsoa": np.asarray(lsoa, np.int32),
+        "result": np.asarray(result, np.int8),
     }
 
 
@@ -125,7 +128,7 @@ def _days(rng: np.random.Generator, n: int, low, high) -> np.ndarray:
 def _symptoms(rng: np.random.Generator, p: np.ndarray, model: ModelParams) -> np.ndarray:
     """0 = no, 1 = yes, 2 = not asked."""
     u = rng.random((2, p.size))
-    return np.where(u[0] < model.symptom_unasked_share, 2, (u[1] < p).astype(np.int64))
+    return np.where(u[0] < model.symptom_unasked_share, 2, u[1] < p).astype(np.int8)
 
 
 def _other_la_in_region(rng: np.random.Generator, world: World, la: np.ndarray) -> np.ndarray:
@@ -141,7 +144,8 @@ def record_table(
     src = rec.pop("src")
     cell = people.cell[src]
     p1 = np.where(cells.band[cell] == 9, model.pillar1_share_85plus, model.pillar1_share)
-    rec["pillar"] = np.where((rec["test_type"] == 0) & (rng.random(src.size) < p1), 1, 2)
+    pillar1 = (rec["test_type"] == 0) & (rng.random(src.size) < p1)
+    rec["pillar"] = np.where(pillar1, 1, 2).astype(np.int8)
     rec.update(
         person=people.counter[src],
         age=people.age[src],
@@ -154,34 +158,28 @@ def record_table(
 def sort_by_day(parts: list[dict]) -> dict:
     """Concatenate record tables and order them by day (stable), before any strings exist."""
     table = _concat(parts)
-    order = np.argsort(table["day"].astype(np.int8), kind="stable")
+    order = np.argsort(table["day"], kind="stable")  # int8: a radix sort
     return {k: v[order] for k, v in table.items()}
 
 
-def records_frame(
+def records_table(
     t: dict, lookups: dict, monday: dt.date, mixed_test_ids: np.ndarray, keys: dict
-) -> pl.DataFrame:
-    """Typed test_records columns (schema order is applied by the caller)."""
+) -> pa.Table:
+    """Typed test_records columns as Arrow, in schema order, straight from numpy."""
     age, sym, lsoa = t["age"], t["symptomatic"], t["lsoa"]
-    return pl.DataFrame(
-        {
-            "test_id": hex_ids(mixed_test_ids, None),
-            "person_id": hex_ids(t["person"], keys["person"]),
-            "specimen_date": np.datetime64(monday, "D") + t["day"].astype("timedelta64[D]"),
-            "result": _labels(RESULTS, t["result"]),
-            "test_type": _labels(TEST_TYPES, t["test_type"]),
-            "pillar": t["pillar"].astype(np.int8),
-            "lsoa11_code": lookups["lsoa"]
-            .gather(np.maximum(lsoa, 0))
-            .set(pl.Series(lsoa < 0), None),
-            "la_code": lookups["la"].gather(t["la"]),
-            "age": pl.Series(age.astype(np.int16)).set(pl.Series(age < 0), None),
-            "sex": _labels(SEX_CODES, t["sex"]),
-            "ethnicity": _labels(ETHNICITIES, t["ethnicity"]),
-            "is_symptomatic": pl.Series(sym == 1).set(pl.Series(sym == 2), None),
-        }
-    )
-
-
-def _labels(labels, codes: np.ndarray) -> pl.Series:
-    return pl.Series(list(labels), dtype=pl.String).gather(codes)
+    columns = {
+        "test_id": hex_array(mixed_test_ids, None),
+        "person_id": hex_array(t["person"], keys["person"]),
+        "specimen_date": dates(monday, t["day"]),
+        "result": labels(RESULTS, t["result"]),
+        "test_type": labels(TEST_TYPES, t["test_type"]),
+        "pillar": pa.array(t["pillar"].astype(np.int8)),
+        "lsoa11_code": codes(lookups["lsoa"], np.maximum(lsoa, 0), lsoa < 0),
+        "la_code": codes(lookups["la"], t["la"]),
+        "age": optional(age, age < 0, np.int16),
+        "sex": labels(SEX_CODES, t["sex"]),
+        "ethnicity": labels(ETHNICITIES, t["ethnicity"]),
+        "is_symptomatic": optional(sym == 1, sym == 2, np.bool_),
+    }
+    names = load_schema("test_records").columns
+    return pa.table([columns[c] for c in names], names=names)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from lds_dask.bands import ETHNICITIES, LDS_BANDS
+from lds_dask.schemas import load_schema
 from synthetic_gen.cells import Cells, eligible_band_pop
-from synthetic_gen.ids import hex_ids
+from synthetic_gen.ids import hex_array, mix64
+from synthetic_gen.output import codes, dates, labels, optional
 from synthetic_gen.params import ModelParams
 from synthetic_gen.people import Persons
 from synthetic_gen.records import SEX_CODES
@@ -34,7 +36,7 @@ def response_rate(cells: Cells, model: ModelParams) -> np.ndarray:
     return np.array([model.survey_response[b] for b in LDS_BANDS])[cells.band]
 
 
-def survey_frame(
+def survey_table(
     rng: np.random.Generator,
     people: Persons,
     cells: Cells,
@@ -44,22 +46,25 @@ def survey_frame(
     lookups: dict,
     monday: dt.date,
     key: int,
-) -> pl.DataFrame:
-    """Typed survey_responses columns; weight = 1 / inclusion probability."""
+) -> pa.Table:
+    """Typed survey_responses columns as Arrow, by visit date then respondent_id;
+    weight = 1 / inclusion probability."""
     n = len(people)
     positive = rng.random(n) < prev[people.row, people.cell]
     weight = sampling.sum() / (max(n, 1) * resp[people.cell])
-    days = np.floor(rng.random(n) * 7).astype("timedelta64[D]")
-    age = people.age
-    return pl.DataFrame(
-        {
-            "respondent_id": hex_ids(people.counter, key),
-            "visit_date": np.datetime64(monday, "D") + days,
-            "la_code": lookups["la"].gather(cells.las[people.row]),
-            "age": pl.Series(age.astype(np.int16)).set(pl.Series(age < 0), None),
-            "sex": pl.Series(list(SEX_CODES)).gather(people.sex),
-            "ethnicity": pl.Series(ETHNICITIES).gather(cells.ethnicity[people.cell]),
-            "swab_result": pl.Series(["NEGATIVE", "POSITIVE"]).gather(positive.astype(np.int64)),
-            "survey_weight": weight.astype(np.float64),
-        }
-    )
+    days = np.floor(rng.random(n) * 7).astype(np.int8)
+    mixed = mix64(people.counter, key)
+    order = np.lexsort((mixed, days))  # hex ids sort like their mixed values
+    p = people.take(order)
+    columns = {
+        "respondent_id": hex_array(mixed[order], None),
+        "visit_date": dates(monday, days[order]),
+        "la_code": codes(lookups["la"], cells.las[p.row]),
+        "age": optional(p.age, p.age < 0, np.int16),
+        "sex": labels(SEX_CODES, p.sex),
+        "ethnicity": labels(ETHNICITIES, cells.ethnicity[p.cell]),
+        "swab_result": labels(("NEGATIVE", "POSITIVE"), positive[order]),
+        "survey_weight": pa.array(weight[order].astype(np.float64)),
+    }
+    names = load_schema("survey_responses").columns
+    return pa.table([columns[c] for c in names], names=names)

@@ -10,6 +10,7 @@ LA. Scope PCR gives ``people_tested``/``people_positive``; all test types give t
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from lds_dask.bands import iso_week
@@ -76,38 +77,31 @@ def complete_grid(partials: list[pl.DataFrame], la_codes: list[str], mondays) ->
     )
 
 
-def count_week_table(table: dict, mixed_test_ids, la_codes: pl.Series, monday) -> pl.DataFrame:
-    """The same counts as :func:`count_la_weeks` for one week, on numeric columns.
+def count_week(
+    table: dict, pcr: tuple, everyone: tuple, la_codes: pl.Series, monday
+) -> pl.DataFrame:
+    """The same counts as :func:`count_la_weeks` for one bundle-week, by construction.
 
-    ``mixed_test_ids`` order exactly as the test_id strings do, so ties break the same way.
-    Result codes: 0 POSITIVE, 1 NEGATIVE, 2 VOID; test_type 0 PCR, 1 LFD.
+    ``table`` holds the week's records (``la`` index, ``result`` 0 POSITIVE / 2 VOID).
+    ``pcr`` and ``everyone`` are (home LA index, positive) per distinct person-week with a
+    non-VOID PCR test, resp. any non-VOID test. A person-week's first non-VOID test is in
+    the home LA (``records.py``), so the home LA owns it; positive means any POSITIVE test
+    that week. Counting with bincounts skips the sort and group-by of the string frame;
+    the integration tests check the result against :func:`count_la_weeks` on the files.
     """
-    df = pl.DataFrame(
+    n = len(la_codes)
+    counts = {
+        "tests": np.bincount(table["la"], minlength=n),
+        "positive_tests": np.bincount(table["la"][table["result"] == 0], minlength=n),
+    }
+    for suffix, (la, positive) in (("", pcr), ("_all", everyone)):
+        counts[f"people_tested{suffix}"] = np.bincount(la, minlength=n)
+        counts[f"people_positive{suffix}"] = np.bincount(la[positive], minlength=n)
+    keep = np.flatnonzero(counts["tests"] + counts["people_tested_all"])
+    return pl.DataFrame(
         {
-            "la": table["la"],
-            "day": table["day"],
-            "tid": mixed_test_ids,
-            "person": table["person"],
-            "pos": table["result"] == 0,
-            "valid": table["result"] != 2,
-            "pcr": table["test_type"] == 0,
+            "la_code": la_codes.gather(keep),
+            "iso_week": pl.Series([monday] * keep.size, dtype=pl.Date),
+            **{c: counts[c][keep].astype(np.int64) for c in COUNT_COLUMNS},
         }
-    )
-    out = df.group_by("la").agg(tests=pl.len(), positive_tests=pl.col("pos").sum())
-    for suffix, scope in (("", pl.col("pcr")), ("_all", pl.lit(True))):
-        owners = (
-            df.filter(pl.col("valid") & scope)
-            .sort("person", "day", "tid")
-            .group_by("person")
-            .agg(pl.col("la").first(), pl.col("pos").any())
-        )
-        people = owners.group_by("la").agg(
-            pl.len().alias(f"people_tested{suffix}"),
-            pl.col("pos").sum().alias(f"people_positive{suffix}"),
-        )
-        out = out.join(people, on="la", how="full", coalesce=True)
-    return out.select(
-        la_code=la_codes.gather(out["la"]),
-        iso_week=pl.lit(monday),
-        **{c: pl.col(c).fill_null(0).cast(pl.Int64) for c in COUNT_COLUMNS},
     )

@@ -15,6 +15,7 @@ from synthetic_gen.cells import pick_without_replacement, sample_cells
 from synthetic_gen.chunk import lfd_schedule
 from synthetic_gen.dirty import ABOLISHED_LA_CODES
 from synthetic_gen.ids import hex_ids, id_key, stable_ints
+from synthetic_gen.people import Counter, Persons, Pool
 from synthetic_gen.world import apportion, bundle_las
 
 
@@ -63,6 +64,38 @@ def test_pick_without_replacement_never_repeats_and_respects_k():
     assert len(np.unique(picked)) == len(picked)
     counts = np.bincount(group[picked], minlength=4)
     assert counts[1] == 0 and counts[0] <= 10 and counts[3] <= 5 and 150 < counts[2] <= 300
+
+
+def test_sample_cells_many_draws_per_row_follow_weights():
+    rng = np.random.default_rng(3)
+    weights = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    rows, cells = sample_cells(rng, weights, np.array([40_000, 10, 0]))  # multinomial path
+    assert np.array_equal(np.bincount(rows, minlength=3), [40_000, 10, 0])
+    assert np.all(cells[rows == 1] == 1) and not np.any(cells[rows == 0] == 1)
+    assert 0.74 < np.mean(cells[rows == 0] == 2) < 0.76
+
+
+def _people(rng, rows: np.ndarray, counter: Counter) -> Persons:
+    z = np.zeros(rows.size, dtype=np.int64)
+    return Persons(np.sort(rows), z, z, z, z, counter.take(rows.size))
+
+
+def test_pool_picks_distinct_people_of_each_row_across_blocks():
+    rng, counter, pool = np.random.default_rng(4), Counter(0), Pool(4)
+    for _ in range(5):  # five weekly blocks
+        pool.add(_people(rng, rng.integers(0, 3, 300), counter))
+    assert np.array_equal(pool.available(), np.bincount(pool.people.row[: pool.size], minlength=4))
+    picked = pool.pick(rng, np.array([50, 0, 10_000, 7]))
+    assert len(np.unique(picked.counter)) == len(picked)
+    counts = np.bincount(picked.row, minlength=4)
+    assert counts[1] == 0 and counts[3] == 0 and 35 < counts[0] <= 50
+    assert pool.available()[2] * 0.5 < counts[2] <= pool.available()[2]
+    # uniform over the row's people, whichever block holds them
+    draws = np.concatenate([pool.pick(rng, np.array([0, 0, 1, 0])).counter for _ in range(4000)])
+    block = np.searchsorted(np.asarray(pool.starts), draws.astype(np.int64), side="right") - 1
+    share = np.bincount(block, minlength=5) / draws.size
+    want = pool.counts[:, 2] / pool.counts[:, 2].sum()
+    assert np.all(np.abs(share - want) < 0.04)
 
 
 def test_lfd_schedule_starts_in_2021_and_ramps():
