@@ -6,7 +6,7 @@ cell count of 10) and by ACRO (AI-SDC/ACRO, ``safe_threshold = 10``,
 
 1. **Primary suppression.** A count (``tests``, ``positive_tests``, ``people_tested``,
    ``people_positive``, survey counts) below the threshold is suppressed; so are zeros
-   unless ``suppress_zeros=False``.
+   unless ``suppress_zeros=False``, and missing (NaN) counts, which cannot be checked.
 2. **Masked derived values.** A rate, percentage, CI, DSR, significance label, SII/RII or
    survey prevalence whose numerator or denominator count is suppressed is suppressed too:
    rate x published population gives the count back (:data:`DERIVED_SOURCES`).
@@ -16,8 +16,15 @@ cell count of 10) and by ACRO (AI-SDC/ACRO, ``safe_threshold = 10``,
    the area's total, including ``unknown``; the LTLAs of a county, the LTLAs and the
    upper-tier units of a region or of England, the regions of England; the LSOAs of an LA)
    holds exactly one suppressed cell, counting the total, the smallest unsuppressed part is
-   suppressed too, repeated until no margin changes. Every margin then has 0 or >= 2
-   suppressed cells. This is a per-margin guarantee, not a full linear-programming audit.
+   suppressed too (ties: the first), repeated until no margin changes. Every margin then has
+   0 or >= 2 suppressed cells. This is a per-margin guarantee, not a full linear-programming
+   audit. When no part is left to suppress (a margin of one part, e.g. a county with one
+   listed LTLA): a total in the same node (county, region, England) is suppressed instead;
+   a total in another node is already final, so a lone part of a margin whose total is
+   published elsewhere is never chosen as a complement (it equals that total), and if such
+   a part is suppressed anyway (only margins inconsistent with the node can say so) the
+   node is refused with :class:`DisclosureError`. A margin whose total is suppressed counts
+   it: one suppressed part plus a suppressed total is accepted.
 4. **Optional rounding** to base 5 or 10 (half up) of every published count. Every published
    count is then ``rounded`` (marking only changed cells would reveal which were exact
    multiples). Totals are rounded independently, so parts may not sum to their total: this is
@@ -27,6 +34,8 @@ cell count of 10) and by ACRO (AI-SDC/ACRO, ``safe_threshold = 10``,
 Suppressed numeric values become NaN and suppressed labels the empty string. Each measure
 gets an int8 ``<measure>_status`` (:data:`STATUS_NAMES`). Measures without a rule are
 suppressed whole (fail closed) and listed in the node attr ``disclosure_unverified``.
+Everything is whole-array numpy: a node is read into memory first, so a lazily opened cube
+and a loaded one give the same view.
 """
 
 from __future__ import annotations
@@ -156,11 +165,15 @@ def apply_disclosure_control(
     ``<count>_status`` codes for derived measures whose counts live in another node (the
     ``/inequality`` SII/RII come from ``/imd_decile``).
     """
-    node = node.load().copy()
+    node = node.compute()  # numpy from here on, whatever backs the input
     counts = [m for m in COUNT_MEASURES + SURVEY_COUNTS if m in node.data_vars]
     status = {m: _primary_status(node[m].values, rules) for m in counts}
+    shared = margin_families(node)
     for m in counts:
-        _suppress_secondary(node, m, status[m], (margins or {}))
+        dims = node[m].dims
+        cats = [d for d in dims if d not in NON_CATEGORY_DIMS]
+        own = [_category_family(node, d, margins or {}, m, dims) for d in cats]
+        _suppress_secondary(node, m, status[m], shared + own)
     new = {}
     for m in counts:
         new[m] = _published_counts(node[m].variable, status[m], rules)
@@ -175,8 +188,11 @@ def apply_disclosure_control(
 
 
 def _primary_status(values: np.ndarray, rules: DisclosureRules) -> np.ndarray:
+    """Small counts (and zeros, if disclosive) are suppressed; so is a count that cannot be
+    checked (NaN: missing), which is unpublished anyway and so counts in every margin."""
+    values = np.asarray(values, dtype=np.float64)
     small = (values < rules.threshold) & ((values != 0) | rules.suppress_zeros)
-    return np.where(small, STATUS_PRIMARY, STATUS_OK).astype(np.int8)
+    return np.where(small | np.isnan(values), STATUS_PRIMARY, STATUS_OK).astype(np.int8)
 
 
 def _published_counts(counts: xr.Variable, status: np.ndarray, rules) -> xr.Variable:
@@ -190,71 +206,146 @@ def _published_counts(counts: xr.Variable, status: np.ndarray, rules) -> xr.Vari
     return counts.copy(data=np.where(hidden, np.nan, values))
 
 
-def _suppress_secondary(node: xr.Dataset, measure: str, status: np.ndarray, margins) -> None:
-    """Suppress complementary cells in place until every margin has 0 or >= 2 suppressed."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class MarginFamily:
+    """Disjoint margins along one dim of a node, laid out for whole-array passes: the
+    member indices ``order`` run margin by margin (margin ``k`` starts at ``starts[k]``;
+    ``seg`` is each member's margin), ``parents[k]`` is the index on the same dim holding
+    margin ``k``'s total, or -1 when the total is held elsewhere (then ``external`` is its
+    suppressed-mask over the other dims, or None: taken as published)."""
+
+    dim: str
+    order: np.ndarray
+    starts: np.ndarray
+    seg: np.ndarray
+    parents: np.ndarray
+    external: np.ndarray | None = None
+
+    @classmethod
+    def from_groups(cls, dim, group, parent, external=None) -> MarginFamily:
+        """From ``group[i]`` (the margin of index i, -1: none) and ``parent[g]``."""
+        members = np.flatnonzero(group >= 0)
+        order = members[np.argsort(group[members], kind="stable")]
+        gid = group[order]
+        starts = np.flatnonzero(np.concatenate([[True], gid[1:] != gid[:-1]]))
+        seg = np.repeat(np.arange(starts.size), np.diff(np.append(starts, order.size)))
+        return cls(dim, order, starts, seg, np.asarray(parent)[gid[starts]], external)
+
+
+def _suppress_secondary(node: xr.Dataset, measure: str, status: np.ndarray, families) -> None:
+    """Suppress complementary cells in place until every margin has 0 or >= 2 suppressed.
+
+    Each pass treats all margins of one family at once (whole-array numpy); passes repeat
+    until nothing changes."""
     da = node[measure]
     values = da.values.astype(np.float64)[..., np.newaxis]  # trailing axis: 1-D nodes work too
     hidden = is_suppressed(status)[..., np.newaxis]
-    plans = _margin_plans(node, da, measure, margins)
+    plans = [(da.dims.index(f.dim), f) for f in families if f.dim in da.dims and f.order.size]
+    pinned = _pinned_cells(hidden.shape, plans)
     changed = True
     while changed:
         changed = False
-        for axis, groups, external in plans:
-            changed |= _enforce_margins(values, hidden, axis, groups, external)
+        for axis, family in plans:
+            changed |= _enforce_family(values, hidden, pinned, axis, family, measure)
     status[hidden[..., 0] & (status == STATUS_OK)] = STATUS_SECONDARY
 
 
-def _margin_plans(node, da, measure, margins) -> list:
-    """(axis, [(parent index or -1, member indices)], external-total-suppressed) per margin."""
-    plans = []
-    for axis, dim in enumerate(da.dims):
-        if dim == AREA_DIM:
-            plans.append((axis, area_margins(node), None))
-        elif dim == LSOA_DIM:
-            plans.append((axis, lsoa_margins(node), None))
-        elif dim not in NON_CATEGORY_DIMS:
-            external = _external_total(margins.get(dim), measure, [d for d in da.dims if d != dim])
-            plans.append((axis, [(-1, np.arange(da.sizes[dim]))], external))
-    return plans
+def _pinned_cells(shape, plans) -> np.ndarray:
+    """Cells that are the only part of a margin whose total is published elsewhere: they
+    equal that total, so suppressing one as a complement would protect nothing."""
+    pinned = np.zeros(shape, bool)
+    for axis, f in plans:
+        if f.order.size == 1 and f.parents[0] < 0:
+            shown = True if f.external is None else ~np.expand_dims(f.external, axis)
+            pinned |= np.broadcast_to(shown, shape)
+    return pinned
+
+
+def _enforce_family(values, hidden, pinned, axis, family: MarginFamily, measure) -> bool:
+    """One pass over a family's margins along ``axis``; returns whether a cell was suppressed.
+
+    A margin with exactly one suppressed cell (its total included) gets its smallest
+    published, unpinned part suppressed too (ties: the first). With no such part left, a
+    total on the same dim is suppressed instead; a total held elsewhere is already final,
+    so that is an error (only inconsistent margins can get there: see the module notes)."""
+    vals, hid = np.moveaxis(values, axis, 0), np.moveaxis(hidden, axis, 0)  # views
+    order, starts, seg, parents = family.order, family.starts, family.seg, family.parents
+    part_hidden = hid[order]
+    total_hidden = _total_hidden(hid, parents, family.external)
+    lone = np.add.reduceat(part_hidden.astype(np.int32), starts, axis=0) + total_hidden == 1
+    if not lone.any():
+        return False
+    vo = vals[order]
+    key = np.where(part_hidden | np.moveaxis(pinned, axis, 0)[order] | np.isnan(vo), np.inf, vo)
+    low = np.minimum.reduceat(key, starts, axis=0)
+    pick = (key == low[seg]) & np.isfinite(key) & lone[seg]
+    seen = np.cumsum(pick, axis=0, dtype=np.int32)
+    before = np.concatenate([np.zeros_like(seen[:1]), seen[starts[1:] - 1]])
+    rows, *rest = np.nonzero(pick & (seen - before[seg] == 1))
+    hid[(order[rows], *rest)] = True
+    orphan = lone & ~np.isfinite(low)
+    if orphan.any():
+        _suppress_totals(hid, parents, orphan, family, measure)
+    return True
+
+
+def _total_hidden(hid, parents, external) -> np.ndarray:
+    """Suppressed-mask of each margin's total: (margins, *other dims)."""
+    out = np.zeros((parents.size, *hid.shape[1:]), np.int32)
+    inside = parents >= 0
+    out[inside] = hid[parents[inside]]
+    if external is not None:
+        out[~inside] = external
+    return out
+
+
+def _suppress_totals(hid, parents, orphan, family: MarginFamily, measure: str) -> None:
+    """Margins with one suppressed cell and no part left to suppress: suppress the total."""
+    g, *rest = np.nonzero(orphan)
+    if (parents[g] < 0).any():
+        raise DisclosureError(
+            f"{measure}: {int((parents[g] < 0).sum())} margin(s) over {family.dim!r} have one "
+            "suppressed cell and no other cell to suppress, and their total (in another "
+            "node) is published: the margins given are inconsistent with this node"
+        )
+    hid[(parents[g], *rest)] = True
+
+
+def margin_families(node: xr.Dataset) -> list[MarginFamily]:
+    """The node's margins along ``area`` or ``lsoa`` (the category dims are added per measure)."""
+    families = []
+    if AREA_DIM in node.dims and "area_type" in node.coords:
+        families += area_margins(node)
+    if LSOA_DIM in node.dims:
+        families += lsoa_margins(node)
+    return families
+
+
+def _category_family(node, dim, margins, measure, dims) -> MarginFamily:
+    external = _external_total(margins.get(dim), measure, [d for d in dims if d != dim])
+    return MarginFamily.from_groups(dim, np.zeros(node.sizes[dim], np.int64), [-1], external)
 
 
 def _external_total(total: xr.Dataset | None, measure: str, rest_dims: list[str]):
     """Suppressed-mask of the margin totals over a category dim (None: published)."""
     if total is None or measure + STATUS_SUFFIX not in total:
         return None
-    codes = total[measure + STATUS_SUFFIX].transpose(*rest_dims).values
+    codes = total[measure + STATUS_SUFFIX].variable.transpose(*rest_dims).values
     return is_suppressed(codes)[..., np.newaxis]
 
 
-def _enforce_margins(values, hidden, axis, groups, external) -> bool:
-    """One pass over the margins along ``axis``; returns whether any cell was suppressed."""
-    vals, hid = np.moveaxis(values, axis, 0), np.moveaxis(hidden, axis, 0)  # views
-    changed = False
-    for parent, members in groups:
-        if parent >= 0:
-            total_hidden = hid[parent]
-        else:
-            total_hidden = external if external is not None else np.zeros(hid.shape[1:], bool)
-        n_hidden = hid[members].sum(axis=0) + total_hidden
-        lone = n_hidden == 1
-        if not lone.any():
-            continue
-        changed = True
-        key = np.where(hid[members] | np.isnan(vals[members]), np.inf, vals[members])
-        pick = np.argmin(key, axis=0)
-        has_part = np.isfinite(np.min(key, axis=0))
-        rest = np.nonzero(lone & has_part)
-        hid[(members[pick[rest]], *rest)] = True
-        orphan = lone & ~has_part
-        if orphan.any():
-            if parent < 0:
-                raise DisclosureError("a margin has one suppressed cell and no other to suppress")
-            hid[parent][orphan] = True
-    return changed
+def _family(dim, is_member, key, is_parent, codes) -> MarginFamily:
+    """Members grouped by ``key``, the code of the parent (an index on the same dim)."""
+    where = {c: i for i, c in zip(np.flatnonzero(is_parent), codes[is_parent], strict=True)}
+    parent_of = np.array([where.get(k, -1) for k in key], dtype=np.int64)
+    parent_of[~is_member | (parent_of == np.arange(codes.size))] = -1
+    parents = np.unique(parent_of[parent_of >= 0])
+    group = np.where(parent_of >= 0, np.searchsorted(parents, parent_of), -1)
+    return MarginFamily.from_groups(dim, group, parents)
 
 
-def area_margins(node: xr.Dataset) -> list[tuple[int, np.ndarray]]:
-    """The area hierarchy as (parent index, child indices) margins along ``area``.
+def area_margins(node: xr.Dataset) -> list[MarginFamily]:
+    """The area hierarchy as margin families along ``area``.
 
     LTLAs sum to their county UTLA, their region and England; upper-tier units (counties and
     unitary LTLAs) sum to their region and England; regions sum to England.
@@ -265,25 +356,21 @@ def area_margins(node: xr.Dataset) -> list[tuple[int, np.ndarray]]:
     utla = as_text(node["utla_code"].values)
     ltla = kind == "ltla"
     upper = (ltla & (utla == codes)) | (kind == "utla")
-    groups, seen = [], set()
-    for p, code in enumerate(codes):
-        if kind[p] == "utla":
-            candidates = [ltla & (utla == code)]
-        elif kind[p] == "region":
-            candidates = [ltla & (region == code), upper & (region == code)]
-        elif kind[p] == "country":
-            candidates = [ltla, upper, kind == "region"]
-        else:
-            continue
-        for mask in candidates:
-            members = np.flatnonzero(mask & (np.arange(codes.size) != p))
-            if members.size and (p, tuple(members)) not in seen:
-                seen.add((p, tuple(members)))
-                groups.append((p, members))
-    return groups
+    country = kind == "country"
+    nation = np.full(codes.size, codes[country][0] if country.any() else "")
+    pairs = [
+        (ltla, utla, kind == "utla"),
+        (ltla, region, kind == "region"),
+        (upper, region, kind == "region"),
+        (ltla, nation, country),
+        (upper, nation, country),
+        (kind == "region", nation, country),
+    ]
+    families = [_family(AREA_DIM, m, k, p, codes) for m, k, p in pairs]
+    return [f for f in families if f.order.size]
 
 
-def lsoa_margins(node: xr.Dataset) -> list[tuple[int, np.ndarray]]:
+def lsoa_margins(node: xr.Dataset) -> list[MarginFamily]:
     """The LSOAs of each LA, and of each LA x IMD / AHAH decile, as margins whose total (the
     LA, or its decile cell, over the period) is taken as published. A lone LSOA is no
     margin: its total is itself, and the cube publishes no LA x decile x period cell."""
@@ -299,8 +386,12 @@ def lsoa_margins(node: xr.Dataset) -> list[tuple[int, np.ndarray]]:
         for c in LSOA_GROUP_COORDS
         if c in node.coords
     ]
-    groups = [(-1, np.flatnonzero(key == k)) for key in keys for k in np.unique(key)]
-    return [(p, members) for p, members in groups if members.size > 1]  # one LSOA: no margin
+    families = []
+    for key in keys:
+        _, group, size = np.unique(key, return_inverse=True, return_counts=True)
+        group = np.where(size[group] > 1, group, -1)  # one LSOA: no margin
+        families.append(MarginFamily.from_groups(LSOA_DIM, group, np.full(size.size, -1)))
+    return families
 
 
 def _mask_derived(node: xr.Dataset, new: dict, status: dict, sources, rules) -> list[str]:
@@ -396,7 +487,11 @@ def source_status_over(node: xr.Dataset, dim: str) -> xr.Dataset:
 
 def safe_view(tree: xr.DataTree, rules: DisclosureRules) -> xr.DataTree:
     """The disclosure-controlled view of a whole cube: every node through
-    :func:`apply_disclosure_control`, totals before the breakdowns that sum to them."""
+    :func:`apply_disclosure_control`, totals before the breakdowns that sum to them.
+
+    The cube is read into numpy once first (a cube is small; a lazily opened one would
+    otherwise be read node by node), so a lazy and a loaded cube give the same view."""
+    tree = tree.compute()
     safe: dict[str, xr.Dataset] = {}
     by_dims: dict[frozenset, xr.Dataset] = {}
     for n in sorted((n for n in tree.subtree if n.path != "/"), key=_processing_order):

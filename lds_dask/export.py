@@ -1,7 +1,7 @@
 """Export of disclosure-controlled aggregates: the only code that writes outward files.
 
-``export_cube`` runs :func:`lds_dask.disclosure.safe_view` over a cube, checks the result
-once more, and writes into ``DIR``:
+``export_cube`` reads a cube (a path, read into memory once, or a DataTree), runs
+:func:`lds_dask.disclosure.safe_view`, checks the result once more, and writes into ``DIR``:
 
 - ``<node>.csv`` / ``<node>.parquet``: one tidy long table per cube node, columns
   :data:`COLUMNS`. ``value`` is text (numbers in shortest round-trip form, labels as they
@@ -12,10 +12,18 @@ once more, and writes into ``DIR``:
   node, and any node longer than one sheet (:data:`XLSX_MAX_NODE_ROWS`; of a 52-week
   national cube only ``/total``, ``/sex`` and ``/inequality`` fit), go to csv/parquet only:
   the manifest lists each node's files. openpyxl writes ~10^4-10^5 rows a second.
-- ``results.json``: the ACRO ``finalise_json`` schema (read by ``acro.record.load_records``
-  and the SACRO viewer), one output per node; ``manifest.json``: cube provenance, rules,
-  counts of cells per status, files, code version; ``checksums/<file>.sha256``
-  (``sha256sum -c`` format, run from ``DIR``).
+- ``results.json``: the ACRO ``finalise_json`` schema (:mod:`lds_dask.acro`), one output per
+  node; ``manifest.json``: cube provenance (source path, root attrs), rules, counts of cells
+  per status, files with their sha256, code version, export time;
+  ``checksums/<file>.sha256`` (``sha256sum -c`` format, run from ``DIR``).
+
+Determinism (so a rerun can be compared by hashes): the same cube and rules give
+byte-identical ``<node>.csv|parquet`` files (``tables.xlsx`` holds openpyxl's own creation
+time, so compare its sheets, not its hash); in ``results.json`` only the ``timestamp``
+fields vary; in ``manifest.json`` only ``created``, ``cube.source`` (the absolute path of
+the cube read) and the sha256 listed for ``results.json``; so do the ``checksums/`` of those
+two files. Set ``SOURCE_DATE_EPOCH`` (seconds) to fix the time too: then only
+``cube.source`` can differ.
 
 Everything is written into a temporary sibling directory that is renamed into place at the
 end, so an interrupted export never leaves a ``DIR`` that looks complete.
@@ -23,19 +31,19 @@ end, so an interrupted export never leaves a ``DIR`` that looks complete.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import xarray as xr
 
-from lds_dask import __version__
+from lds_dask import __version__, acro
 from lds_dask import disclosure as sdc
 from lds_dask.io import file_sha256
 
@@ -50,28 +58,15 @@ COLUMNS = (
     "value",
     "status",
 )
+KEY_COLUMNS = COLUMNS[:6]
 FORMATS = ("csv", "parquet", "xlsx")
 XLSX_NAME, XLSX_MAX_ROWS, XLSX_EXCLUDED = "tables.xlsx", 1_048_575, ("lsoa",)
 XLSX_SHEET_NAME_MAX = 31
 XLSX_MAX_NODE_ROWS = XLSX_MAX_ROWS  # bigger nodes go to csv/parquet only (one sheet each)
 TOTAL_CATEGORY, CATEGORY_JOIN = "all", "|"
 MANIFEST_VERSION = 1
-# ACRO's load_records refuses a results.json whose version differs from its own: pin acro==1.0.2
-ACRO_VERSION = "1.0.2"
-ACRO_TOOL = {
-    "@type": "SoftwareApplication",
-    "name": "ACRO",
-    "url": "https://github.com/AI-SDC/ACRO",
-    "version": ACRO_VERSION,
-}
-ACRO_CHECKS = (
-    "RequiredZeroCheck",
-    "PresenceOfZeroCheck",
-    "PresenceOfLinkedTableCheck",
-    "MinimumThresholdCheck",
-)
-OUTCOME_CELL_LIMIT = 100_000  # above this, per-cell outcome is the table's status column
 VALUE_COLUMN = COLUMNS.index("value")
+HASH_THREADS = 4  # hashlib releases the GIL: hash the written files in parallel
 
 
 class ExportError(ValueError):
@@ -86,20 +81,23 @@ def export_cube(
     overwrite: bool = False,
     command: str = "lds_dask.export.export_cube",
 ) -> Path:
-    """Write the disclosure-controlled view of ``cube`` to directory ``out``; returns it."""
+    """Write the disclosure-controlled view of ``cube`` (a path or a DataTree) to directory
+    ``out``; returns it. A path is opened and read into memory once."""
     out = Path(out)
     formats = _check_formats(formats)
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists (use --overwrite to replace it)")
     tree, source = open_tree(cube)
     safe = sdc.safe_view(tree, rules)
+    when = acro.export_time()
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
         tables = write_tables(safe, tmp, formats)
-        write_results_json(tmp, tables, rules, command)
-        write_manifest(tmp, tree, source, rules, tables, formats)
-        write_checksums(tmp)
+        acro.write_results_json(tmp, tables, rules, command, when, VALUE_COLUMN)
+        hashes = hash_files(tmp)
+        write_manifest(tmp, tree, source, rules, tables, formats, hashes, when)
+        write_checksums(tmp, hashes)
         _move_into_place(tmp, out)
     finally:
         if tmp.exists():
@@ -117,18 +115,16 @@ def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
 
 
 def open_tree(cube: str | Path | xr.DataTree) -> tuple[xr.DataTree, str]:
-    """The cube as a DataTree, and a description of where it came from."""
+    """The cube read into memory (once), and where it came from (its absolute path)."""
     if isinstance(cube, xr.DataTree):
-        return cube, "<in-memory DataTree>"
+        return cube.compute(), "<in-memory DataTree>"
     path = Path(cube)
     if not path.exists():
         raise ExportError(f"{path}: no such cube")
+    from lds_dask.cube import open_cube
+
     try:
-        from lds_dask.cube import open_cube
-    except ImportError:
-        open_cube = None
-    try:
-        tree = open_cube(path) if open_cube else xr.open_datatree(path, engine="zarr")
+        tree = open_cube(path).compute()
     except Exception as exc:  # zarr/xarray raise many types for a non-cube path
         raise ExportError(f"{path}: cannot open as a cube ({type(exc).__name__})") from None
     return tree, str(path.resolve())
@@ -176,44 +172,65 @@ def _write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
 
 
 def node_to_frame(name: str, ds: xr.Dataset) -> pl.DataFrame:
-    """A safe node as a tidy long table (:data:`COLUMNS`), one row per cell and measure."""
-    measures = [m for m in ds.data_vars if not m.endswith(sdc.STATUS_SUFFIX)]
-    frames = [_measure_frame(name, ds, m) for m in measures]
-    frames = [f for f in frames if f is not None]
+    """A safe node as a tidy long table (:data:`COLUMNS`), one row per cell and measure.
+
+    Column operations only: the coordinate columns of each dim layout are built once (index
+    arrays gathered from the labels) and shared by the measures; values and statuses are
+    whole arrays."""
+    keys: dict[tuple, pl.DataFrame] = {}
+    frames = []
+    for measure in [m for m in ds.data_vars if not m.endswith(sdc.STATUS_SUFFIX)]:
+        layout = _layout(ds[measure])
+        if layout is None:
+            continue  # not a cell measure (nothing of this shape is in the contract)
+        if layout not in keys:
+            keys[layout] = _key_frame(name, ds, *layout)
+        frames.append(_measure_frame(ds, measure, layout, keys[layout]))
     if not frames:
         return pl.DataFrame(schema=dict.fromkeys(COLUMNS, pl.Utf8))
-    return pl.concat(frames)
+    return pl.concat(frames, rechunk=True)
 
 
-def _measure_frame(name: str, ds: xr.Dataset, measure: str) -> pl.DataFrame | None:
-    da = ds[measure]
+def _layout(da: xr.DataArray) -> tuple | None:
+    """(place dim, time dim, category dims) of a cell measure, or None."""
     place = next((d for d in (sdc.AREA_DIM, sdc.LSOA_DIM) if d in da.dims), None)
     time = next((d for d in ("week", "period") if d in da.dims), None)
     if place is None or time is None:
-        return None  # not a cell measure (nothing of this shape is in the contract)
-    cats = [d for d in da.dims if d not in (place, time)]
-    da = da.transpose(place, time, *cats)
-    n_place, n_time = da.shape[0], da.shape[1]
-    n_cat = int(np.prod(da.shape[2:], dtype=np.int64))
-    flat = np.arange(da.size, dtype=np.int64)
-    place_idx, time_idx, cat_idx = flat // (n_time * n_cat), (flat // n_cat) % n_time, flat % n_cat
+        return None
+    return place, time, tuple(d for d in da.dims if d not in (place, time))
+
+
+def _key_frame(name: str, ds: xr.Dataset, place: str, time: str, cats: tuple) -> pl.DataFrame:
+    """The coordinate columns, rows in (place, time, *categories) C order."""
+    n_place, n_time = ds.sizes[place], ds.sizes[time]
+    n_cat = int(np.prod([ds.sizes[c] for c in cats], dtype=np.int64))
+    place_idx = np.repeat(np.arange(n_place), n_time * n_cat)
+    time_idx = np.tile(np.repeat(np.arange(n_time), n_cat), n_place)
+    cat_idx = np.tile(np.arange(n_cat), n_place * n_time)
+    is_lsoa = place == sdc.LSOA_DIM
+    names = _coord(ds, "lsoa11_name" if is_lsoa else "area_name", place)
+    kinds = _coord(ds, "area_type", place, "lsoa" if is_lsoa else "")
+    return pl.DataFrame(
+        {
+            "area_code": _gather(sdc.as_text(ds[place].values), place_idx),
+            "area_name": _gather(names, place_idx),
+            "area_type": _gather(kinds, place_idx),
+            "week": _gather(_time_labels(ds[time].values), time_idx),
+            "breakdown": pl.Series([name]).gather(np.zeros(place_idx.size, np.int64)),
+            "category": _gather(_category_labels(ds, list(cats)), cat_idx),
+        }
+    )
+
+
+def _measure_frame(ds, measure: str, layout: tuple, key: pl.DataFrame) -> pl.DataFrame:
+    place, time, cats = layout
+    da = ds[measure].transpose(place, time, *cats)
     status = _status_codes(ds, measure, da)
-    columns = {
-        "area_code": _gather(sdc.as_text(ds[place].values), place_idx),
-        "area_name": _gather(
-            _coord(ds, "area_name" if place == sdc.AREA_DIM else "lsoa11_name", n_place), place_idx
-        ),
-        "area_type": _gather(
-            _coord(ds, "area_type", n_place, "lsoa" if place == sdc.LSOA_DIM else ""), place_idx
-        ),
-        "week": _gather(_time_labels(ds[time].values), time_idx),
-        "breakdown": pl.Series([name]).gather(np.zeros(da.size, np.int64)),
-        "category": _gather(_category_labels(ds, cats), cat_idx),
-        "measure": pl.Series([measure]).gather(np.zeros(da.size, np.int64)),
-        "value": _value_text(da, measure, sdc.is_suppressed(status)),
-        "status": _gather(np.asarray(sdc.STATUS_NAMES), status.astype(np.int64)),
-    }
-    return pl.DataFrame(columns)
+    return key.with_columns(
+        measure=pl.lit(measure, pl.Utf8),
+        value=_value_text(da, measure, sdc.is_suppressed(status)),
+        status=pl.Series(sdc.STATUS_NAMES, dtype=pl.Utf8).gather(status.astype(np.int64)),
+    ).select(COLUMNS)
 
 
 def _status_codes(ds, measure, da) -> np.ndarray:
@@ -227,10 +244,11 @@ def _gather(labels, idx: np.ndarray) -> pl.Series:
     return pl.Series(list(labels), dtype=pl.Utf8).gather(idx)
 
 
-def _coord(ds: xr.Dataset, name: str, n: int, default: str = "") -> np.ndarray:
-    if name in ds.coords:
+def _coord(ds: xr.Dataset, name: str, place: str, default: str = "") -> np.ndarray:
+    """Labels of ``place`` from coordinate ``name`` (not one inherited along another dim)."""
+    if name in ds.coords and ds[name].dims == (place,):
         return sdc.as_text(ds[name].values)
-    return np.full(n, default, dtype=object)
+    return np.full(ds.sizes[place], default, dtype=object)
 
 
 def _time_labels(values: np.ndarray) -> np.ndarray:
@@ -250,13 +268,11 @@ def _value_text(da: xr.DataArray, measure: str, hidden: np.ndarray) -> pl.Series
     """Values as text; suppressed (and undefined) values are null, written as empty."""
     values = da.values.ravel()
     if values.dtype.kind in sdc.TEXT_KINDS:
-        text = pl.Series(sdc.as_text(values), dtype=pl.Utf8)
-        text = text.replace("", None)
-    else:
-        numbers = pl.Series(values.astype(np.float64), nan_to_null=True)
-        whole = measure in sdc.COUNT_MEASURES + sdc.SURVEY_COUNTS
-        text = (numbers.cast(pl.Int64) if whole else numbers).cast(pl.Utf8)
-    return pl.select(pl.when(pl.Series(hidden)).then(None).otherwise(text)).to_series()
+        text = np.where(hidden, "", sdc.as_text(values))
+        return pl.Series(text, dtype=pl.Utf8).replace("", None)
+    numbers = pl.Series(np.where(hidden, np.nan, values.astype(np.float64)), nan_to_null=True)
+    whole = measure in sdc.COUNT_MEASURES + sdc.SURVEY_COUNTS
+    return (numbers.cast(pl.Int64) if whole else numbers).cast(pl.Utf8)
 
 
 def write_xlsx(tables: dict, path: Path) -> None:
@@ -277,20 +293,24 @@ def write_xlsx(tables: dict, path: Path) -> None:
     book.save(path)
 
 
-def status_counts(frame: pl.DataFrame) -> dict[str, int]:
-    """Cells per status name (all four names present)."""
-    counts = dict(frame.group_by("status").len().iter_rows())
-    return {s: int(counts.get(s, 0)) for s in sdc.STATUS_NAMES}
+def hash_files(directory: Path) -> dict[str, str]:
+    """sha256 of every file in ``directory`` (not recursive), each read once, in parallel."""
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        return dict(zip((f.name for f in files), pool.map(file_sha256, files), strict=True))
 
 
 def write_manifest(
-    directory: Path, tree: xr.DataTree, source: str, rules, tables: dict, formats
+    directory: Path, tree: xr.DataTree, source: str, rules, tables, formats, hashes, when
 ) -> Path:
-    """``manifest.json``: provenance of the cube, rules, files, per-status cell counts."""
-    files = sorted({f for t in tables.values() for f in t["files"]}) + ["results.json"]
+    """``manifest.json``: provenance of the cube, rules, files, per-status cell counts.
+
+    ``created`` (the export time) and ``cube.source`` (where the cube was read) are the only
+    fields that differ between two exports of the same cube under the same rules."""
+    files = sorted({f for t in tables.values() for f in t["files"]}) + [acro.RESULTS_NAME]
     manifest = {
         "manifest_version": MANIFEST_VERSION,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(),
+        "created": when.isoformat(),
         "lds_dask_version": __version__,
         "cube": {"source": source, "attrs": dict(tree.attrs)},
         "disclosure_rules": json.loads(rules.to_json()),
@@ -300,23 +320,25 @@ def write_manifest(
             n: {
                 "rows": t["frame"].height,
                 "files": t["files"],
-                "cells_by_status": status_counts(t["frame"]),
+                "cells_by_status": acro.status_counts(t["frame"]),
             }
             for n, t in tables.items()
         },
-        "files": [{"name": f, "sha256": file_sha256(directory / f)} for f in files],
+        "files": [{"name": f, "sha256": hashes[f]} for f in files],
     }
     path = directory / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    hashes[path.name] = file_sha256(path)
     return path
 
 
-def write_checksums(directory: Path) -> None:
-    """``checksums/<file>.sha256`` for every file in ``directory``."""
+def write_checksums(directory: Path, hashes: dict[str, str]) -> None:
+    """``checksums/<file>.sha256`` for every file in ``directory`` (hashes computed once)."""
     target = directory / "checksums"
     target.mkdir()
-    for f in sorted(p for p in directory.iterdir() if p.is_file()):
-        (target / f"{f.name}.sha256").write_text(f"{file_sha256(f)}  {f.name}\n", encoding="utf-8")
+    for name in sorted(p.name for p in directory.iterdir() if p.is_file()):
+        digest = hashes.get(name) or file_sha256(directory / name)
+        (target / f"{name}.sha256").write_text(f"{digest}  {name}\n", encoding="utf-8")
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -328,107 +350,3 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     os.rename(tmp, out)
     if old is not None:
         shutil.rmtree(old)
-
-
-def write_results_json(directory: Path, tables: dict, rules, command: str) -> Path:
-    """``results.json`` in ACRO's ``finalise_json`` schema, one output per node.
-
-    Status is ``pass`` when nothing needed treatment and ``review`` when suppression or
-    rounding was applied (as ACRO does after automatic suppression), with the exception
-    text ACRO writes. ``sdc`` counts cells per check: MinimumThresholdCheck (primary,
-    including zeros), PresenceOfLinkedTableCheck (secondary,
-    against differencing; suppressed zeros are not told apart); ``cells`` and ``outcome`` list [row, column] / per-row outcomes
-    for tables up to :data:`OUTCOME_CELL_LIMIT` rows, above which the table's own ``status``
-    column is the per-cell outcome (said in ``comments``).
-    """
-    results = {name: _acro_record(name, t, rules, command) for name, t in tables.items()}
-    doc = {"version": ACRO_VERSION, "tool": ACRO_TOOL, "results": results}
-    path = directory / "results.json"
-    path.write_text(json.dumps(doc, indent=4), encoding="utf-8")
-    return path
-
-
-def _acro_record(name: str, table: dict, rules, command: str) -> dict:
-    frame: pl.DataFrame = table["frame"]
-    cells = _acro_cells(frame)
-    counts = status_counts(frame)
-    treated = frame.height - counts["ok"]
-    listed = frame.height <= OUTCOME_CELL_LIMIT
-    sdc_record = {
-        "summary": {k: len(v) if listed else _count_check(frame, k) for k, v in cells.items()},
-        "cells": cells if listed else {k: [] for k in cells},
-    }
-    return {
-        "uid": name,
-        "status": "review" if treated else "pass",
-        "type": "table",
-        "properties": {
-            "method": "lds_dask.export",
-            "node": f"/{name}",
-            "mitigation": "suppress" + ("+round" if rules.rounding else ""),
-            **json.loads(rules.to_json()),
-        },
-        "files": [{"name": f, "sdc": sdc_record} for f in table["files"]],
-        "outcome": {"value": dict(enumerate(frame["status"].to_list()))} if listed else {},
-        "command": command,
-        "summary": _acro_summary(counts, rules, treated),
-        "timestamp": datetime.datetime.now().isoformat(),
-        "comments": _acro_comments(rules, listed, frame.height),
-        "exception": _acro_exception(rules) if treated else "",
-        "fair": {},
-    }
-
-
-def _check_masks() -> dict[str, pl.Expr]:
-    """Rows failing each ACRO check. Suppressed zeros count under MinimumThresholdCheck:
-    saying which suppressed cells were zero would itself disclose them."""
-    return {
-        "RequiredZeroCheck": pl.lit(False),
-        "PresenceOfZeroCheck": pl.lit(False),
-        "PresenceOfLinkedTableCheck": pl.col("status") == sdc.STATUS_NAMES[sdc.STATUS_SECONDARY],
-        "MinimumThresholdCheck": pl.col("status") == sdc.STATUS_NAMES[sdc.STATUS_PRIMARY],
-    }
-
-
-def _acro_cells(frame: pl.DataFrame) -> dict[str, list]:
-    if frame.height > OUTCOME_CELL_LIMIT:
-        return {k: [] for k in ACRO_CHECKS}
-    rows = frame.with_row_index("_row")
-    return {
-        k: [[int(r), VALUE_COLUMN] for r in rows.filter(mask)["_row"].to_list()]
-        for k, mask in _check_masks().items()
-    }
-
-
-def _count_check(frame: pl.DataFrame, check: str) -> int:
-    return int(frame.select(_check_masks()[check].sum()).item())
-
-
-def _acro_exception(rules) -> str:
-    """ACRO's own wording for automatic mitigation."""
-    text = "Suppression automatically applied where needed"
-    if rules.rounding:
-        text += f"; rounding automatically applied to nearest {rules.rounding}"
-    return text
-
-
-def _acro_summary(counts: dict, rules, treated: int) -> str:
-    state = "review" if treated else "pass"
-    return (
-        f"{state}; threshold: {counts['suppressed_primary']} cells suppressed (threshold "
-        f"{rules.threshold}, zeros {'suppressed' if rules.suppress_zeros else 'shown'}); "
-        f"differencing: {counts['suppressed_secondary']} cells suppressed (secondary); "
-        f"rounding: {counts['rounded']} cells rounded to base {rules.rounding}; "
-    )
-
-
-def _acro_comments(rules, listed: bool, rows: int) -> list[str]:
-    comments = [
-        "Disclosure control applied by lds_dask.disclosure before export: primary "
-        "and secondary suppression; every margin holds 0 or >= 2 suppressed cells."
-    ]
-    if rules.rounding:
-        comments.append(sdc.ROUNDING_NOTE.format(base=rules.rounding))
-    if not listed:
-        comments.append(f"{rows} rows: the per-cell outcome is the table's status column.")
-    return comments

@@ -23,8 +23,9 @@ from click.testing import CliRunner
 
 from lds_dask import export as export_mod
 from lds_dask.cli.export import command as export_command
+from lds_dask.cube import open_cube
 from lds_dask.cube_zarr import quiet_zarr
-from lds_dask.disclosure import STATUS_NAMES, DisclosureRules
+from lds_dask.disclosure import STATUS_NAMES, DisclosureRules, safe_view
 from lds_dask.export import COLUMNS, export_cube
 
 CODES = ["E07000008", "E07000009", "E07000010", "E10000003", "E12000006", "E92000001"]
@@ -201,6 +202,7 @@ def test_checksums_and_manifest_tie_the_files_to_the_cube(cube_path, tmp_path):
         assert listed == name and digest == hashlib.sha256((out / name).read_bytes()).hexdigest()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cube"]["attrs"]["store_manifest_sha256"] == "abc123"
+    assert manifest["cube"]["source"] == str(cube_path.resolve())
     assert manifest["disclosure_rules"] == {"threshold": 10, "suppress_zeros": True, "rounding": 0}
     sex = read_csv(out / "sex.csv")
     by_status = sex.group_by("status").len()
@@ -265,3 +267,54 @@ def test_an_interrupted_export_leaves_nothing_that_looks_valid(cube_path, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         export_cube(cube_path, tmp_path / "out", DisclosureRules(), ("csv",))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_safe_view_of_the_lazily_opened_cube_equals_that_of_the_loaded_cube(cube_path):
+    rules = DisclosureRules(suppress_zeros=False)
+    loaded = safe_view(open_cube(cube_path).load(), rules)
+    dask_backed = open_cube(cube_path).chunk({"area": 2})
+    for lazy in (open_cube(cube_path), dask_backed):  # lazily indexed, dask
+        safe = safe_view(lazy, rules)
+        for path in ("/total", "/sex"):
+            assert safe[path].to_dataset().identical(loaded[path].to_dataset())
+    assert dask_backed["/sex"]["people_positive"].chunks is not None  # caller's cube untouched
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_two_exports_of_the_same_cube_differ_only_in_documented_fields(cube_path, tmp_path):
+    formats = ("csv", "parquet")
+    runs = [
+        export_cube(cube_path, tmp_path / f"run{i}", DisclosureRules(), formats) for i in (1, 2)
+    ]
+    first, second = (file_hashes(r) for r in runs)
+    varying = {"manifest.json", "results.json"}
+    varying |= {f"checksums/{f}.sha256" for f in varying}
+    assert set(first) == set(second)
+    assert {k: v for k, v in first.items() if k not in varying} == {
+        k: v for k, v in second.items() if k not in varying
+    }
+    docs = [json.loads((r / "results.json").read_text()) for r in runs]
+    for doc in docs:
+        for record in doc["results"].values():
+            record.pop("timestamp")
+    assert docs[0] == docs[1]  # results.json: only the ACRO timestamps vary
+    manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
+    for manifest in manifests:
+        manifest.pop("created")
+        manifest["files"] = [f for f in manifest["files"] if f["name"] != "results.json"]
+    assert manifests[0] == manifests[1]  # manifest: the time, and results.json's hash
+
+
+def test_source_date_epoch_fixes_the_export_time(cube_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    runs = [export_cube(cube_path, tmp_path / f"run{i}", DisclosureRules()) for i in (1, 2)]
+    assert file_hashes(runs[0]) == file_hashes(runs[1])
+    manifest = json.loads((runs[0] / "manifest.json").read_text())
+    assert manifest["created"] == "2023-11-14T22:13:20+00:00"

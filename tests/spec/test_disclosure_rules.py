@@ -179,3 +179,57 @@ def test_rules_are_recorded_and_validated():
     with pytest.raises(DisclosureError, match="unknown disclosure rule"):
         DisclosureRules.from_config({"threshold": 10, "zeros": True})
     assert DisclosureRules.from_config({"rounding": 10}).rounding == 10
+
+
+def test_a_missing_count_is_suppressed_and_counts_in_its_margin():
+    # NaN (a count that cannot be checked) is never published: it is suppressed, and with
+    # the 7 the margin holds two suppressed cells, so nothing else is needed.
+    out = apply_disclosure_control(by_sex(people_positive=[[25.0, 7.0, NAN]]), DisclosureRules())
+    assert status(out, "people_positive") == [[0, 1, 1]]
+
+
+def test_a_lone_ltla_in_its_county_suppresses_the_county_total():
+    # E07000009 (4) is the only LTLA of its county listed (the county also holds unlisted
+    # ones): no part is left to suppress, so the county total (40) is; the region margin
+    # of LTLAs then needs its complement (50, the unitary LA).
+    codes = ["E07000008", "E07000009", "E10000003", "E12000006", "E92000001"]
+    node = xr.Dataset(
+        {"people_positive": ("area", np.array([50, 4, 40, 90, 90]))},
+        coords={
+            "area": codes,
+            "area_type": ("area", ["ltla", "ltla", "utla", "region", "country"]),
+            "region_code": ("area", ["E12000006"] * 4 + [""]),
+            "utla_code": ("area", ["E07000008", "E10000003", "E10000003", "", ""]),
+        },
+    )
+    out = apply_disclosure_control(node, DisclosureRules())
+    assert status(out, "people_positive") == [2, 1, 2, 0, 0]
+
+
+def one_sex(values, total_status) -> tuple[xr.Dataset, dict]:
+    """A node with a one-category ``sex`` dim, and the status of its total (the age node)."""
+    node = xr.Dataset(
+        {"people_positive": (("age_band", "sex"), np.array(values)[:, None])},
+        coords={"age_band": ["a", "b", "c"], "sex": ["F"]},
+    )
+    total = xr.Dataset(
+        {"people_positive_status": ("age_band", np.array(total_status, np.int8))},
+        coords={"age_band": ["a", "b", "c"]},
+    )
+    return node, {"sex": total}
+
+
+def test_a_one_part_margin_whose_total_is_suppressed_is_accepted():
+    # each cell IS its total; where that total is suppressed too, the margin holds two
+    node, margins = one_sex([5, 70, 60], [1, 2, 0])
+    out = apply_disclosure_control(node, DisclosureRules(), margins=margins)
+    # the complement over age is 70 (b), not the smaller 60: c equals a published total
+    assert status(out, "people_positive") == [[1], [2], [0]]
+
+
+def test_a_lone_cell_whose_published_total_leaves_nothing_to_suppress_is_refused():
+    # the margins say b and c are published although a (5) is suppressed: inconsistent,
+    # as no safe view of /age_band could say that; refuse rather than publish
+    node, margins = one_sex([5, 70, 60], [1, 0, 0])
+    with pytest.raises(DisclosureError, match="inconsistent"):
+        apply_disclosure_control(node, DisclosureRules(), margins=margins)
