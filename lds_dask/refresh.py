@@ -43,8 +43,8 @@ from lds_dask.refresh_state import (
     recover_outputs,
     save_stage_state,
     temp_output,
+    write_ordered_json,
 )
-from lds_dask.store import write_json_atomic
 
 __all__ = [
     "LATEST_FILE",
@@ -75,34 +75,55 @@ def run_refresh(
     ``client``: an existing ``distributed.Client`` (e.g. from dask-gateway); otherwise one
     is made by :func:`lds_dask.cluster.get_client` from the options and ``[cluster]``.
     """
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
     options = options or RefreshOptions()
-    from lds_dask.cluster import get_client
-
     run_id, started = new_run_id(), time.time()
     root = spec.outputs.root
     _check_root(root)
     for line in recover_outputs(spec, [s.output(spec) for s in STAGES if s.output(spec)]):
         say(line)
     ctx = None
-    scheduler = options.scheduler or spec.cluster.scheduler or None
-    n_workers = options.n_workers or spec.cluster.n_workers or None
     try:
-        with (
-            nullcontext(client)
-            if client is not None
-            else get_client(
-                scheduler, n_workers, spec.cluster.memory_limit or None, quiet=not options.progress
-            ) as client
-        ):
-            ctx = RunContext(spec, options, client, run_id, read_state(spec), say)
-            ctx.inputs["client"] = _client_info(client)
+        with ExitStack() as stack:
+            ctx = RunContext(
+                spec,
+                options,
+                lambda: _open_client(stack, ctx, client),
+                run_id,
+                read_state(spec),
+                say,
+            )
             run_stages(ctx, [s for s in STAGES if s.enabled(spec)])
     except BaseException as exc:
         write_run_manifest(spec, run_id, started, ctx, error=exc)
         raise
     return write_run_manifest(spec, run_id, started, ctx)
+
+
+def _open_client(stack, ctx: RunContext, client=None):
+    """The given client, or one from ``--scheduler`` / ``[cluster]`` / a LocalCluster, kept
+    open until the run ends; says where it is and the dashboard link."""
+    from lds_dask.cluster import get_client
+
+    spec, options = ctx.spec, ctx.options
+    if client is None:
+        client = stack.enter_context(
+            get_client(
+                options.scheduler or spec.cluster.scheduler or None,
+                options.n_workers or spec.cluster.n_workers or None,
+                spec.cluster.memory_limit or None,
+                quiet=True,
+            )
+        )
+    ctx.inputs["client"] = _client_info(client)
+    ctx.say(f"Dask: {ctx.inputs['client']}; {_dashboard(client)}")
+    return client
+
+
+def _dashboard(client) -> str:
+    services = client.scheduler_info().get("services", {})
+    return f"dashboard {client.dashboard_link}" if "dashboard" in services else "no dashboard"
 
 
 def _check_root(root: Path) -> None:
@@ -236,9 +257,9 @@ def write_run_manifest(
         "outputs": {f"{n}.{k}": v for n, r in results.items() for k, v in r.outputs.items()},
     }
     try:
-        write_json_atomic(spec.outputs.root / STATE_DIR / f"{run_id}.json", manifest)
+        write_ordered_json(spec.outputs.root / STATE_DIR / f"{run_id}.json", manifest)
         if error is None:
-            write_json_atomic(spec.outputs.root / LATEST_FILE, manifest)
+            write_ordered_json(spec.outputs.root / LATEST_FILE, manifest)
     except OSError:
         if error is None:
             raise

@@ -53,17 +53,29 @@ class StageResult:
 
 @dataclass
 class RunContext:
-    """Shared by the stages of one run: spec, client, previous state, results so far."""
+    """Shared by the stages of one run: spec, client, previous state, results so far.
+
+    The Dask client is opened by ``open_client`` on first use, so a refresh whose stages
+    are all unchanged starts no cluster at all.
+    """
 
     spec: JobSpec
     options: RefreshOptions
-    client: object
+    open_client: Callable[[], object]
     run_id: str
     state: dict
     say: Callable[[str], None]
     results: dict[str, StageResult] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)  # the loaded cube, its safe view
+    _client: object = None
+
+    @property
+    def client(self):
+        """The run's one Dask client (opened now if no stage has needed it yet)."""
+        if self._client is None:
+            self._client = self.open_client()
+        return self._client
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,15 @@ def recover_outputs(spec: JobSpec, outputs: list[Path]) -> list[str]:
             shutil.rmtree(p, ignore_errors=True)
             done.append(f"removed the unfinished {p.name} of an interrupted run")
     return done
+
+
+def write_ordered_json(path: Path, obj: dict) -> None:
+    """Like ``store.write_json_atomic`` (old or complete new file, never half), but keeping
+    key order, so a run manifest lists its stages in the order they ran."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 def result(name: str, **kwargs) -> StageResult:

@@ -14,9 +14,21 @@ from lds_dask import __version__, refdata
 
 # command name -> (module in lds_dask.cli, one-line help, extra it needs)
 COMMANDS = {
-    "demo": ("demo", "Generate a small synthetic national dataset and run the full refresh.", "viz"),
-    "refresh": ("refresh", "Run a job spec: ingest, cube, disclosure, export, plots, report.", "viz"),
-    "synth": ("synth", "Generate synthetic national Test and Trace extracts with a planted truth.", None),
+    "demo": (
+        "demo",
+        "Generate a small synthetic national dataset and run the full refresh.",
+        "viz",
+    ),
+    "refresh": (
+        "refresh",
+        "Run a job spec: ingest, cube, disclosure, export, plots, report.",
+        "viz",
+    ),
+    "synth": (
+        "synth",
+        "Generate synthetic national Test and Trace extracts with a planted truth.",
+        None,
+    ),
     "validate": ("validate", "Validate a CSV/parquet file or directory against a schema.", None),
     "ingest": ("ingest", "Validate, quarantine and partition raw extracts into the store.", None),
     "cube": ("cube", "Build the all-LA profile cube (xarray on zarr) from a store.", None),

@@ -15,7 +15,7 @@ from rich.console import Console
 
 import lds_dask
 from lds_dask.cli.refresh import execute, load_spec_or_exit
-from lds_dask.refresh import RefreshOptions
+from lds_dask.refresh import LATEST_FILE, RefreshOptions
 
 SPEC_NAME = "demo.toml"
 
@@ -51,10 +51,37 @@ def command(root: Path, workers: int | None, force: bool, quiet: bool):
     execute(
         spec, RefreshOptions(scheduler=None, n_workers=workers, force=force, progress=not quiet)
     )
-    console = Console(highlight=False)
+    print_next_steps(spec, time.time() - t0)
+
+
+def print_next_steps(spec, seconds: float) -> None:
+    """Where every output is, what it holds, and how to open the explorer and the report."""
+    o = spec.outputs
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"\nDemo finished in {seconds:.0f}s. Everything is under {o.root}:")
+    rows = [
+        ("synthetic inputs", o.synth, "generated extracts + planted truth"),
+        ("store", o.store, "validated records by LA (quarantine inside)"),
+        ("cube", o.cube, "the all-LA profile cube (zarr; NOT disclosure-controlled)"),
+        ("export", o.export, "disclosure-controlled tables + ACRO results.json + checksums"),
+        ("plots", o.plots, f"comparison plots ({_view(spec.plots.safe)})"),
+        (
+            "report",
+            o.report and o.report / "index.html",
+            f"report pack ({_view(spec.report.safe)})",
+        ),
+        ("run manifest", o.root / LATEST_FILE, "inputs, config, rows and timings per stage"),
+    ]
+    for name, path, what in rows:
+        if path is not None:
+            console.print(f"  {name:<17} {path}\n  {'':<17} {what}")
     console.print(
-        f"\nDemo finished in {time.time() - t0:.0f}s. Open the explorer with:\n"
-        f"  lds-dask explore {spec.outputs.cube}"
+        "Open the explorer (then browse to http://127.0.0.1:5006/):\n"
+        f"  lds-dask explore {o.cube} --safe"
     )
-    if spec.outputs.report is not None:
-        console.print(f"Report pack: {spec.outputs.report / 'index.html'}")
+    if o.report is not None:
+        console.print(f"Open the report pack:\n  {(o.report / 'index.html').resolve().as_uri()}")
+
+
+def _view(safe: bool) -> str:
+    return "disclosure-controlled view" if safe else "NOT disclosure-controlled"

@@ -26,7 +26,7 @@ EXIT_FAILED, EXIT_BAD_SPEC = 1, 2
     default=None,
     metavar="ADDR",
     help="Use an existing Dask scheduler (tcp://host:port); else "
-    "DASK_SCHEDULER_ADDRESS, [cluster] scheduler, or a LocalCluster.",
+    "[cluster] scheduler, DASK_SCHEDULER_ADDRESS, or a LocalCluster.",
 )
 @click.option(
     "--workers",
@@ -67,7 +67,7 @@ def load_spec_or_exit(job: Path, root: Path | None) -> JobSpec:
 
 def execute(spec: JobSpec, options: RefreshOptions) -> dict:
     """Run the refresh and print its summary, or a one-line error and exit code 1."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"Refresh [bold]{spec.job.name}[/bold] ({spec.path})")
     try:
         manifest = run_refresh(spec, options, say=console.print)
@@ -81,7 +81,7 @@ def execute(spec: JobSpec, options: RefreshOptions) -> dict:
 
 def print_summary(spec: JobSpec, manifest: dict) -> None:
     """Stage table (status, time, rows) and where every output went (to stdout)."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # paths stay whole, to copy
     table = Table(title=f"refresh {manifest['run_id']} ({manifest['seconds']:.1f}s)")
     for col in ("stage", "status", "seconds", "rows in", "rows out"):
         table.add_column(col, justify="left" if col in ("stage", "status") else "right")

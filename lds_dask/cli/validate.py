@@ -18,10 +18,18 @@ EXIT_INVALID_ROWS, EXIT_BAD_INPUT = 1, 2
 
 @click.command("validate")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--table", "table", required=True, type=click.Choice(table_names()),
-              help="Schema to validate against.")
-@click.option("--quarantine", type=click.Path(path_type=Path),
-              help="Write failing rows, with their reason codes, to this directory.")
+@click.option(
+    "--table",
+    "table",
+    required=True,
+    type=click.Choice(table_names()),
+    help="Schema to validate against.",
+)
+@click.option(
+    "--quarantine",
+    type=click.Path(path_type=Path),
+    help="Write failing rows, with their reason codes, to this directory.",
+)
 def command(path: Path, table: str, quarantine: Path | None):
     """Validate a CSV/parquet file, or a directory of them, against schemas/TABLE."""
     console = Console()
@@ -41,8 +49,10 @@ def command(path: Path, table: str, quarantine: Path | None):
     except SchemaError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"{table}: {rows_in:,} rows in {len(files)} file(s), "
-               f"{rows_in - rejected:,} valid, {rejected:,} rejected")
+    click.echo(
+        f"{table}: {rows_in:,} rows in {len(files)} file(s), "
+        f"{rows_in - rejected:,} valid, {rejected:,} rejected"
+    )
     console.print(summary_table(totals))
     if quarantine and rejected:
         console.print(f"Quarantined {rejected:,} rows to {quarantine}")

@@ -1,8 +1,9 @@
 """``python -m tests.faults.pause_export SENTINEL lds-dask-args...``: the refresh CLI, with
-export pausing forever after its first table file, having touched SENTINEL.
+the export pausing forever after its first table file is written, having touched SENTINEL.
 
 The killed-mid-export test SIGKILLs this process while it waits, so the kill lands in the
-middle of a real export: some files written, nothing published yet.
+middle of a real export: some files written into the export's temp folder, nothing
+published. (It hooks ``lds_dask.export._write_frame``, the export's one table writer.)
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from pathlib import Path
 from lds_dask import export
 from lds_dask.cli import main
 
-_real = export._write_frame
 
+def _pause_after(real):
+    def write_then_pause(*args, **kwargs):
+        real(*args, **kwargs)
+        Path(sys.argv[1]).touch()
+        while True:
+            time.sleep(1)
 
-def _write_then_pause(frame, path, fmt):
-    _real(frame, path, fmt)
-    Path(sys.argv[1]).touch()
-    while True:
-        time.sleep(1)
+    return write_then_pause
 
 
 if __name__ == "__main__":
-    export._write_frame = _write_then_pause
+    assert hasattr(export, "_write_frame"), "lds_dask.export._write_frame is gone: update me"
+    export._write_frame = _pause_after(export._write_frame)
     main(sys.argv[2:])

@@ -1,16 +1,26 @@
-"""Shared by the refresh, cluster and fault tests: tiny synthetic inputs, job specs written
-as TOML, real ``dask scheduler`` / ``dask worker`` processes on loopback, and comparisons
-of cubes and exports between runs.
+"""Shared by the refresh, cluster and fault tests: one tiny job, one session-wide reference
+run of it, job specs written as TOML, real ``dask scheduler`` / ``dask worker`` processes on
+loopback, and comparisons of cubes and exports between runs.
 
-Everything is deterministic: the synthetic data are seeded, and a run's results must not
-depend on where it ran (LocalCluster, a real cluster, after a fault).
+Speed: the session runs the full tiny job once (:func:`reference_run`, every stage, on one
+shared LocalCluster, :func:`shared_client`); the other tests read its synthetic inputs and
+start from a copy of its outputs (:func:`copy_completed_run`) where they only need a
+completed run to start from. The fixtures in ``tests/{integration,faults}/conftest.py``
+wrap these functions; the module cache makes both folders share one instance.
+
+Determinism: the synthetic data are seeded, and a run's results must not depend on where it
+ran (LocalCluster, a real cluster, after a fault). Runs are compared by cube values and by
+export *data* files (:func:`export_data_hashes`): the export's provenance (``manifest.json``
+and the ACRO ``results.json``) carries the run's time, so it is compared without it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,35 +31,21 @@ from pathlib import Path
 import xarray as xr
 
 from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import RefreshOptions, hash_tree, run_refresh
+from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshOptions, hash_tree, run_refresh
 
 REPO = Path(__file__).resolve().parents[2]
 START = dt.date(2020, 10, 5)
-WEEKS = 5
+WEEKS = 4
 SCALE = 0.0005
 SEED = 7
 DIRTY = 0.001
+PLOT_LAS = ("E08000025",)  # Birmingham: the biggest LA, so the safe view shows something
 REPORT_LAS = ("E06000001", "E08000025")
+N_WORKERS = 2
 _CACHE: dict[str, object] = {}
 
 
-def synth_inputs(tmp_path_factory) -> Path:
-    """One tiny synthetic national extract per session (5 weeks, all 309 LAs), generated
-    in this process with the same parameters the reference run's synth stage uses."""
-    if "synth" not in _CACHE:
-        from synthetic_gen.generate import generate
-
-        out = tmp_path_factory.mktemp("synth")
-        generate(
-            out, scale=SCALE, seed=SEED, start=START, weeks=WEEKS, dirty_rate=DIRTY, progress=False
-        )
-        _CACHE["synth"] = out
-    return _CACHE["synth"]
-
-
-def week_dirs(synth: Path, weeks: int = WEEKS) -> list[Path]:
-    """The first ``weeks`` weekly folders of test records."""
-    return sorted((synth / "test_records").glob("week=*"))[:weeks]
+# ---------------------------------------------------------------- the tiny job
 
 
 def spec_text(
@@ -58,35 +54,24 @@ def spec_text(
     weeks: int = WEEKS,
     threshold: int = 10,
     scheduler: str = "",
-    n_workers: int = 2,
-    report: bool = True,
+    n_workers: int = N_WORKERS,
+    report: bool = False,
     plots: bool = False,
     export: bool = True,
     bundle_mb: float = 1.0,
 ) -> str:
-    """A tiny job spec on the session's synthetic inputs."""
-    raw = ", ".join(f'"{p}"' for p in week_dirs(synth, weeks)) if synth else ""
+    """The tiny job spec: [synth] when ``synth`` is None, else [inputs] naming its files."""
     outputs = [f'root = "{root}"', 'store = "store"', 'cube = "cube.zarr"']
     outputs += ['export = "export"'] if export else []
     outputs += ['plots = "plots"'] if plots else []
     outputs += ['report = "report"'] if report else []
-    las = ", ".join(f'"{c}"' for c in REPORT_LAS)
     if synth is None:  # generate them: the synth stage
-        inputs = [
-            "[synth]",
-            f"scale = {SCALE}",
-            f"seed = {SEED}",
-            f"start = {START}",
-            f"weeks = {WEEKS}",
-            f"dirty_rate = {DIRTY}",
-        ]
+        inputs = ["[synth]", f"scale = {SCALE}", f"seed = {SEED}", f"start = {START}"]
+        inputs += [f"weeks = {WEEKS}", f"dirty_rate = {DIRTY}"]
     else:
-        inputs = [
-            "[inputs]",
-            f"raw = [{raw}]",
-            f'survey = "{synth / "survey_responses"}"',
-            f'ahah = "{synth / "ahah.parquet"}"',
-        ]
+        raw = ", ".join(f'"{p}"' for p in week_dirs(synth, weeks))
+        inputs = ["[inputs]", f"raw = [{raw}]"]
+        inputs += [f'survey = "{synth / "survey_responses"}"', f'ahah = "{synth / "ahah.parquet"}"']
     return "\n".join(
         [
             "[job]",
@@ -101,10 +86,10 @@ def spec_text(
             "[export]",
             'formats = ["csv", "parquet"]',
             "[plots]",
-            f"las = [{las}]",
-            "safe = false",  # tiny data: the safe view is almost all suppressed
+            f"las = [{_codes(PLOT_LAS)}]",
+            'formats = ["html"]',
             "[report]",
-            f"las = [{las}]",
+            f"las = [{_codes(REPORT_LAS)}]",
             "[cluster]",
             f'scheduler = "{scheduler}"',
             f"n_workers = {n_workers}",
@@ -113,34 +98,85 @@ def spec_text(
     )
 
 
+def _codes(codes: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in codes)
+
+
+def week_dirs(synth: Path, weeks: int = WEEKS) -> list[Path]:
+    """The first ``weeks`` weekly folders of test records."""
+    return sorted((synth / "test_records").glob("week=*"))[:weeks]
+
+
 def write_spec(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
 
 
-def refresh(spec_path: Path, **options) -> dict:
-    """Run a spec in this process; returns the run manifest."""
+def refresh(spec_path: Path, client=None, **options) -> dict:
+    """Run a spec in this process (on ``client`` if given); returns the run manifest."""
     options.setdefault("progress", False)
-    return run_refresh(load_jobspec(spec_path), RefreshOptions(**options), say=lambda _: None)
+    return run_refresh(
+        load_jobspec(spec_path), RefreshOptions(**options), say=lambda _: None, client=client
+    )
 
 
-def reference_run(tmp_path_factory) -> Path:
-    """The uninterrupted LocalCluster run (embedded default) that the others must equal."""
+# ---------------------------------------------------------------- session-wide runs
+
+
+def shared_client(request):
+    """One LocalCluster (as the refresh makes it: ``lds_dask.cluster.get_client``) for
+    every in-process refresh of the session; closed when the session ends."""
+    if "client" not in _CACHE:
+        from lds_dask.cluster import get_client
+
+        ctx = get_client(n_workers=N_WORKERS, quiet=True)
+        _CACHE["client"] = ctx.__enter__()
+        request.addfinalizer(lambda: _close_shared_client(ctx))
+    return _CACHE["client"]
+
+
+def _close_shared_client(ctx) -> None:
+    if _CACHE.pop("client", None) is not None:
+        ctx.__exit__(None, None, None)
+
+
+def reference_run(tmp_path_factory, client) -> Path:
+    """The uninterrupted run of the whole tiny job (synth -> ... -> plots, report) on a
+    LocalCluster: every other run must equal it. Returns its output root."""
     if "reference" not in _CACHE:
         root = tmp_path_factory.mktemp("reference")
-        spec = write_spec(root / "job.toml", spec_text(None, root / "out"))
-        manifest = refresh(spec)
+        spec = write_spec(root / "job.toml", spec_text(None, root / "out", plots=True, report=True))
+        manifest = refresh(spec, client=client)
         assert manifest["status"] == "completed"
         _CACHE["reference"] = root / "out"
     return _CACHE["reference"]
+
+
+def synth_inputs(reference: Path) -> Path:
+    """The reference run's synthetic extracts (read-only: every test reads the same files)."""
+    return reference / "synth"
+
+
+def copy_completed_run(reference: Path, out: Path) -> Path:
+    """A completed run to start from: the reference's store, cube, export, refresh state and
+    latest run manifest copied to ``out``. A spec on :func:`synth_inputs` with the same [cube] table then finds
+    nothing new to ingest and skips the cube (its fingerprint reads the store manifest)."""
+    out.mkdir(parents=True)
+    for name in ("store", "cube.zarr", "export"):
+        shutil.copytree(reference / name, out / name)
+    (out / STATE_DIR).mkdir()
+    shutil.copy2(reference / STATE_DIR / "state.json", out / STATE_DIR / "state.json")
+    shutil.copy2(reference / LATEST_FILE, out / LATEST_FILE)
+    return out
 
 
 # ---------------------------------------------------------------- comparisons
 
 
 def cube_nodes(path: Path) -> dict[str, xr.Dataset]:
-    """Every node of a cube, loaded, without attrs (provenance differs between runs)."""
+    """Every node of a cube, loaded; node attrs dropped (provenance: store hash and time),
+    variable attrs (units, long names) kept."""
     from lds_dask.cube import open_cube
 
     tree = open_cube(path)
@@ -153,20 +189,46 @@ def cube_nodes(path: Path) -> dict[str, xr.Dataset]:
 
 
 def assert_same_cube(a: Path, b: Path) -> None:
-    """Same nodes, variables, coordinates and values (NaN equal to NaN)."""
+    """Same nodes, variables, coordinates, dtypes, variable attrs and values (NaN == NaN)."""
     left, right = cube_nodes(a), cube_nodes(b)
     assert sorted(left) == sorted(right)
     for path in left:
-        xr.testing.assert_equal(left[path], right[path])
+        xr.testing.assert_identical(left[path], right[path])
 
 
-PROVENANCE = ("manifest.json", "checksums/manifest.json.sha256")
+DATA_SUFFIXES = (".csv", ".parquet", ".xlsx")
 
 
-def export_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every exported file except the provenance manifest (it holds the run's
-    time and paths, so it differs between otherwise identical runs)."""
-    return {k: v for k, v in hash_tree(root / "export").items() if k not in PROVENANCE}
+def export_data_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every exported DATA file (the tables, csv/parquet/xlsx) and its checksum
+    file. Provenance files are left out on purpose: ``manifest.json`` and ``results.json``
+    record when the export ran, so they differ between otherwise identical runs (see
+    :func:`export_results_untimed` for the latter)."""
+    hashes = hash_tree(root / "export")
+    data = {k for k in hashes if k.endswith(DATA_SUFFIXES)}
+    checksums = {f"checksums/{k}.sha256" for k in data}
+    return {k: v for k, v in hashes.items() if k in data | checksums}
+
+
+def export_results_untimed(root: Path) -> dict:
+    """The ACRO ``results.json`` without its per-output ``timestamp`` values."""
+
+    def strip(obj):
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k != "timestamp"}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    return strip(json.loads((root / "export" / "results.json").read_text()))
+
+
+def assert_same_export(a: Path, b: Path) -> None:
+    """Same file names; same data bytes; same ACRO results apart from their times."""
+    assert sorted(hash_tree(a / "export")) == sorted(hash_tree(b / "export"))
+    left = export_data_hashes(a)
+    assert len(left) >= 10 and left == export_data_hashes(b)
+    assert export_results_untimed(a) == export_results_untimed(b)
 
 
 # ---------------------------------------------------------------- real dask processes
@@ -217,8 +279,7 @@ class DaskProcesses:
             ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
         )
         extra = ["--preload", self.preload] if self.preload else []
-        n_workers = self.n_workers
-        for i in range(n_workers):
+        for i in range(self.n_workers):
             self._start(
                 f"worker{i}",
                 [
@@ -234,7 +295,7 @@ class DaskProcesses:
                     *extra,
                 ],
             )
-        self.wait_for_workers(n_workers)
+        self.wait_for_workers(self.n_workers)
         return self
 
     def _start(self, name: str, args: list[str]) -> None:
@@ -249,13 +310,15 @@ class DaskProcesses:
                 )
             )
 
-    def wait_for_workers(self, n: int, timeout: float = 60) -> None:
+    def wait_for_workers(self, n: int, timeout: float = 120) -> None:
         from distributed import Client
 
         deadline = time.time() + timeout
         while True:
+            dead = [p.args for p in self.procs if p.poll() is not None]
+            assert not dead, f"dask process ended early: {dead} (logs in {self.log_dir})"
             try:
-                with Client(self.address, timeout="5s") as client:
+                with Client(self.address, timeout="10s") as client:
                     client.wait_for_workers(n, timeout=max(1, deadline - time.time()))
                     return
             except OSError:
@@ -268,10 +331,10 @@ class DaskProcesses:
             _end_group(p, signal.SIGTERM)
         for p in reversed(self.procs):
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 _end_group(p, signal.SIGKILL)
-                p.wait(timeout=10)
+                p.wait(timeout=15)
 
 
 def start_cluster(request, log_dir: Path, **kwargs) -> DaskProcesses:

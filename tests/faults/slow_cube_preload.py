@@ -1,13 +1,17 @@
 """Worker preload for the worker-killed fault test (``dask worker --preload``).
 
-Each cube counting task touches a sentinel file named after its worker's pid, then waits
-``LDS_FAULT_DELAY`` seconds before doing its real work, so the test can kill a worker
-process while a cube task is running on it. The real kernel is unchanged.
+Each cube counting task, on start, writes ``start-<pid>-<bundle>-<uuid>`` and
+``running-<pid>-<bundle>-<uuid>`` into ``LDS_FAULT_SENTINELS`` (``<bundle>`` names the
+task's LAs), waits ``LDS_FAULT_DELAY`` seconds, does its real work, and removes its
+``running-`` file. The test kills a worker that has a ``running-`` file, so the kill lands
+while a cube task is running on it, and the ``start-`` files show the task ran again.
+The real kernel is unchanged.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import time
 import uuid
@@ -18,12 +22,22 @@ from lds_dask import cube_counts
 _real = cube_counts.count_bundle
 
 
+def bundle_id(las) -> str:
+    return hashlib.sha256(",".join(las).encode()).hexdigest()[:12]
+
+
 @functools.wraps(_real)
-def count_bundle(*args, **kwargs):
+def count_bundle(bundle, *args, **kwargs):
     sentinels = Path(os.environ["LDS_FAULT_SENTINELS"])
-    (sentinels / f"{os.getpid()}-{uuid.uuid4().hex}").touch()
+    name = f"{os.getpid()}-{bundle_id(bundle)}-{uuid.uuid4().hex[:8]}"
+    (sentinels / f"start-{name}").touch()
+    running = sentinels / f"running-{name}"
+    running.touch()
     time.sleep(float(os.environ.get("LDS_FAULT_DELAY", "1.0")))
-    return _real(*args, **kwargs)
+    try:
+        return _real(bundle, *args, **kwargs)
+    finally:
+        running.unlink()
 
 
 # Tasks carry the kernel by reference (module + name), so workers call this wrapper.

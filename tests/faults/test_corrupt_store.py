@@ -7,31 +7,25 @@ import pytest
 from click.testing import CliRunner
 
 from lds_dask.cli import main
-from lds_dask.ingest import ingest
+from lds_dask.refresh import hash_tree
 from lds_dask.store import StoreError, read_manifest, verify_store
-from tests.faults.refresh_helpers import spec_text, synth_inputs, week_dirs, write_spec
+from tests.faults.refresh_helpers import copy_completed_run, spec_text, write_spec
 
 
-def test_corrupted_store_file_is_detected_by_manifest_hash(tmp_path_factory, tmp_path):
-    synth, out = synth_inputs(tmp_path_factory), tmp_path / "out"
+def test_corrupted_store_file_is_detected_by_manifest_hash(reference, synth, tmp_path):
+    out = copy_completed_run(reference, tmp_path / "out")
     store = out / "store"
-    ingest(
-        week_dirs(synth),
-        store,
-        survey=synth / "survey_responses",
-        ahah=synth / "ahah.parquet",
-        progress=False,
-    )
     verify_store(store)
     entry = read_manifest(store)["partitions"]["records"]["E06000001"]
     victim = store / entry["file"]
     data = bytearray(victim.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped bit pattern, same size
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
     victim.write_bytes(bytes(data))
+    before = hash_tree(out)
 
     with pytest.raises(StoreError, match="records/la_code=E06000001 sha256 differs"):
         verify_store(store)
-    spec = write_spec(tmp_path / "job.toml", spec_text(synth, out, n_workers=1, report=False))
+    spec = write_spec(tmp_path / "job.toml", spec_text(synth, out, threshold=5))
     result = CliRunner().invoke(main, ["refresh", str(spec), "--quiet"])
     assert result.exit_code == 1
     errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
@@ -40,4 +34,6 @@ def test_corrupted_store_file_is_detected_by_manifest_hash(tmp_path_factory, tmp
         "records/la_code=E06000001 sha256 differs from the manifest (file "
         "changed or corrupted)"
     ]
-    assert not (out / "cube.zarr").exists()
+    after = hash_tree(out)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert all(k.startswith("_refresh/2") for k in changed)  # only the failed run's record

@@ -1,5 +1,5 @@
 """The refresh process SIGKILLed in the middle of an export leaves the previous export
-exactly as it was; a rerun completes with the same files as an uninterrupted run."""
+exactly as it was; a rerun completes with the same export data as an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -11,67 +11,74 @@ import sys
 import time
 
 from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import LATEST_FILE, hash_tree, read_state
+from lds_dask.refresh import LATEST_FILE, STATE_DIR, hash_tree, read_state
 from tests.faults.refresh_helpers import (
     REPO,
-    export_hashes,
-    reference_run,
+    assert_same_export,
+    copy_completed_run,
     refresh,
     spec_text,
-    synth_inputs,
     worker_env,
     write_spec,
 )
 
+TIMEOUT_S = 300  # to reach the export (generous: the machine may be loaded)
 
-def wait_for(path, proc, timeout=240):
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, "the refresh ended before export started"
-        assert time.time() < deadline, "export never started"
+
+def wait_for_export_files(sentinel, out, proc) -> list:
+    """Wait until the export has written a table into its temp folder (and paused)."""
+    deadline = time.time() + TIMEOUT_S
+    while True:
+        # the stage's temp folder, and whatever export nests beside it
+        written = [p for d in out.glob("*.export.tmp-*") for p in d.rglob("*") if p.is_file()]
+        if sentinel.exists() and written:
+            return written
+        assert proc.poll() is None, f"the refresh ended (code {proc.returncode}) before export"
+        assert time.time() < deadline, "the export never started"
         time.sleep(0.05)
 
 
-def test_kill_mid_export_keeps_previous_outputs_and_rerun_matches(tmp_path_factory, tmp_path):
-    reference = reference_run(tmp_path_factory)  # threshold 10, never interrupted
-    synth, out = synth_inputs(tmp_path_factory), tmp_path / "out"
+def test_kill_mid_export_keeps_previous_outputs_and_rerun_matches(
+    reference, synth, local_client, tmp_path
+):
+    out = copy_completed_run(reference, tmp_path / "out")  # threshold 10, never interrupted
     spec = tmp_path / "job.toml"
-    refresh(write_spec(spec, spec_text(synth, out, threshold=5, report=False)))
+    before = refresh(write_spec(spec, spec_text(synth, out, threshold=5)), local_client)
+    assert before["stages"]["export"]["status"] == "ran"
+    assert before["stages"]["cube"]["status"] == "skipped"
     previous = hash_tree(out / "export")
     previous_manifest = (out / LATEST_FILE).read_text()
 
-    write_spec(spec, spec_text(synth, out, threshold=10, report=False, n_workers=1))
-    sentinel = tmp_path / "export-started"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.faults.pause_export",
-            str(sentinel),
-            "refresh",
-            str(spec),
-            "--quiet",
-        ],
-        cwd=REPO,
-        env=worker_env(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    write_spec(spec, spec_text(synth, out, threshold=10))
+    sentinel, log = tmp_path / "export-started", tmp_path / "killed-refresh.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.pause_export", str(sentinel), "refresh"]
+            + [str(spec), "--quiet", "--scheduler", local_client.scheduler.address],
+            cwd=REPO,
+            env=worker_env(),
+            start_new_session=True,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(sentinel, proc)
+        written = wait_for_export_files(sentinel, out, proc)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the refresh and the LocalCluster it started
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, signal.SIGKILL)  # the refresh process this test started
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, log.read_text()[-2000:]
+    assert written  # killed with part of the new export on disk
 
     assert hash_tree(out / "export") == previous  # untouched, byte for byte
     assert (out / LATEST_FILE).read_text() == previous_manifest
     assert "export" not in read_state(load_jobspec(spec))  # nothing claims the new export
     assert list(out.glob("*.export.tmp-*"))  # the unfinished export is only hidden
+    runs = [json.loads(p.read_text())["run_id"] for p in (out / STATE_DIR).glob("2*.json")]
+    assert runs == [before["run_id"]]  # the killed run recorded nothing
 
-    rerun = refresh(spec)
+    rerun = refresh(spec, local_client)
     assert rerun["stages"]["export"]["status"] == "ran"
     assert rerun["stages"]["cube"]["status"] == "skipped"
-    assert export_hashes(out) == export_hashes(reference)
+    assert_same_export(out, reference)
     assert not list(out.glob(".*export*"))  # interrupted leftovers were cleared
     assert json.loads((out / LATEST_FILE).read_text())["config"]["disclosure"]["threshold"] == 10

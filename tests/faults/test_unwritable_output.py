@@ -12,47 +12,47 @@ from click.testing import CliRunner
 from lds_dask import cube
 from lds_dask.cli import main
 from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshError, read_state
-from tests.faults.refresh_helpers import refresh, spec_text, synth_inputs, write_spec
+from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshError, hash_tree, read_state
+from tests.faults.refresh_helpers import copy_completed_run, refresh, spec_text, write_spec
 
 
-def test_output_root_under_a_file_is_a_clear_error(tmp_path_factory, tmp_path):
+def test_output_root_under_a_file_is_a_clear_error(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the output folder should be")
-    spec = write_spec(
-        tmp_path / "job.toml", spec_text(synth_inputs(tmp_path_factory), blocker / "out")
-    )
+    spec = write_spec(tmp_path / "job.toml", spec_text(None, blocker / "out"))
     result = CliRunner().invoke(main, ["refresh", str(spec), "--quiet"])
     assert result.exit_code == 1
-    assert f"error: output root {blocker / 'out'}: cannot write (Not a directory)" in result.output
+    assert result.output.splitlines()[-2:] == [
+        f"error: output root {blocker / 'out'}: cannot write (Not a directory)",
+        f"run manifest: {blocker / 'out' / STATE_DIR}",
+    ]
     assert blocker.read_text().startswith("a file")
 
 
 def test_disk_full_while_writing_the_cube_leaves_nothing_half_written(
-    tmp_path_factory, tmp_path, monkeypatch
+    reference, synth, local_client, tmp_path, monkeypatch
 ):
     def fill_disk(store, out, **kwargs):
         (out / "total").mkdir(parents=True)
         (out / "total" / "zarr.json").write_text("{")  # the start of a write...
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "total" / "c0"))
 
+    out = copy_completed_run(reference, tmp_path / "out")
+    previous_cube, previous_latest = hash_tree(out / "cube.zarr"), (out / LATEST_FILE).read_text()
     monkeypatch.setattr(cube, "build_cube", fill_disk)
-    out = tmp_path / "out"
-    spec = write_spec(
-        tmp_path / "job.toml",
-        spec_text(synth_inputs(tmp_path_factory), out, n_workers=1, report=False),
-    )
+    # a new task size: the cube must be rebuilt (into a temp folder, then swapped in)
+    spec = write_spec(tmp_path / "job.toml", spec_text(synth, out, bundle_mb=2.0))
     with pytest.raises(
         RefreshError,
-        match=r"^stage cube: cannot write .*total/c0: "
-        r"No space left on device$",
+        match=r"^stage cube: cannot write .*total/c0: No space left on device$",
     ):
-        refresh(spec)
-    assert not (out / "cube.zarr").exists()
-    assert not list(out.glob("*cube.zarr*"))  # the partial write was removed
-    assert set(read_state(load_jobspec(spec))) == {"ingest"}  # only what completed
-    assert not (out / LATEST_FILE).exists()  # no run is claimed complete
+        refresh(spec, local_client)
+    assert hash_tree(out / "cube.zarr") == previous_cube  # the previous cube is intact
+    assert [p.name for p in out.glob("*cube.zarr*")] == ["cube.zarr"]  # the partial is gone
+    state = read_state(load_jobspec(spec))
+    assert "ingest" in state and "cube" not in state  # the half-built cube is not claimed
+    assert (out / LATEST_FILE).read_text() == previous_latest  # no new run claimed complete
     failed = [json.loads(p.read_text()) for p in (out / STATE_DIR).glob("2*.json")]
     assert [m["status"] for m in failed] == ["failed"]
     assert "No space left on device" in failed[0]["error"]
-    assert failed[0]["stages"]["ingest"]["status"] == "ran"
+    assert "cube" not in failed[0]["stages"]  # a failed stage records no result
