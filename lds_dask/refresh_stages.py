@@ -268,7 +268,8 @@ def run_report(ctx: RunContext, tmp: Path) -> StageResult:
         las=las,
         safe=ctx.spec.report.safe,
         progress=ctx.options.progress,
-        **report_extras(report.build_report, ctx),
+        rules=disclosure_rules(ctx.spec),
+        client=ctx.client,
     )
     return result(
         "report",
@@ -279,28 +280,6 @@ def run_report(ctx: RunContext, tmp: Path) -> StageResult:
             "index": str(ctx.spec.outputs.report / "index.html"),
         },
     )
-
-
-def report_extras(build_report, ctx: RunContext) -> dict:
-    """The job's SDC rules and the run's client, where ``build_report`` takes them.
-
-    Without ``rules`` the report's safe view uses the default rules (not the job's), and
-    without ``client`` it opens a second client on this run's scheduler.
-    """
-    import inspect
-
-    params = inspect.signature(build_report).parameters
-    extras = {}
-    rules = disclosure_rules(ctx.spec)
-    if "rules" in params:
-        extras["rules"] = rules
-    elif ctx.spec.report.safe and rules != type(rules)():
-        ctx.say("warning: this report builder applies the default SDC rules, not the job's")
-    if "client" in params:
-        extras["client"] = ctx.client
-    else:
-        extras["scheduler"] = ctx.client.scheduler.address
-    return extras
 
 
 def _needs_disclosure(spec: JobSpec) -> bool:

@@ -47,9 +47,9 @@ SIG_WORDS = {"higher": "higher than", "lower": "lower than", "similar": "similar
 
 
 @cache
-def cached_cube(path: str, safe: bool) -> CubeArrays:
+def cached_cube(path: str, safe: bool, rules=None) -> CubeArrays:
     """The cube as numpy, read once per worker process and reused by its tasks."""
-    return load_cube_arrays(open_view(path, safe), safe=safe)
+    return load_cube_arrays(open_view(path, safe, rules), safe=safe)
 
 
 def copy_static(out: Path) -> list[str]:
@@ -284,10 +284,10 @@ def render_page(cube: CubeArrays, la: str, scripts: list[str], cube_name: str = 
 
 
 def render_chunk(
-    cube_path: str, codes: list[str], out: str, safe: bool, scripts: list[str]
+    cube_path: str, codes: list[str], out: str, safe: bool, scripts: list[str], rules=None
 ) -> list[dict]:
     """Dask task: write the pages of some LAs; return their index rows."""
-    cube = cached_cube(cube_path, safe)
+    cube = cached_cube(cube_path, safe, rules)
     week = len(cube.weeks) - 1
     rows = []
     for la in codes:
@@ -359,8 +359,16 @@ def build_report(
     workers: int | None = None,
     chunk_size: int = 8,
     progress: bool = True,
+    rules=None,
+    client=None,
 ) -> list[dict]:
-    """Write one page per LA (in parallel on Dask) plus ``index.html`` into `out`."""
+    """Write one page per LA (in parallel on Dask) plus ``index.html`` into `out`.
+
+    ``rules``: the disclosure rules of the safe view (default DisclosureRules()).
+    ``client``: an existing Dask client (a refresh shares its own); else one is made.
+    """
+    from contextlib import nullcontext
+
     from distributed import as_completed
 
     from lds_dask.cluster import get_client
@@ -371,11 +379,15 @@ def build_report(
     chunks = [codes[k : k + chunk_size] for k in range(0, len(codes), chunk_size)]
     rows: list[dict] = []
     with (
-        get_client(scheduler, workers, quiet=not progress) as client,
+        nullcontext(client)
+        if client
+        else get_client(scheduler, workers, quiet=not progress) as client,
         _progress(progress, len(codes)) as (bar, task),
     ):
         futures = [
-            client.submit(render_chunk, cube_path, c, str(out.resolve()), safe, scripts, pure=False)
+            client.submit(
+                render_chunk, cube_path, c, str(out.resolve()), safe, scripts, rules, pure=False
+            )
             for c in chunks
         ]
         for future in as_completed(futures):

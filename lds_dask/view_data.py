@@ -68,9 +68,10 @@ class CubeArrays:
         return [str(w)[:10] for w in self.weeks]
 
 
-def open_view(path: str | Path, safe: bool):
+def open_view(path: str | Path, safe: bool, rules=None):
     """Open the cube's nodes the views need; with ``safe`` only their disclosure-controlled
-    view (the suppression of these nodes does not depend on the nodes left out)."""
+    view under ``rules`` (default :class:`~lds_dask.disclosure.DisclosureRules`). The
+    suppression of these nodes does not depend on the nodes left out."""
     import xarray as xr
 
     full = read_cube(path)
@@ -83,7 +84,7 @@ def open_view(path: str | Path, safe: bool):
     if safe:
         from lds_dask.disclosure import DisclosureRules, safe_view
 
-        tree = safe_view(tree.compute(), DisclosureRules())
+        tree = safe_view(tree.compute(), rules or DisclosureRules())
     return tree
 
 
