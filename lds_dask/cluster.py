@@ -21,8 +21,12 @@ def default_workers() -> int:
 
 
 @contextmanager
-def get_client(scheduler: str | None = None, n_workers: int | None = None,
-               memory_limit: str | None = None, quiet: bool = False) -> Iterator:
+def get_client(
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    memory_limit: str | None = None,
+    quiet: bool = False,
+) -> Iterator:
     """Yield a ``distributed.Client``: connected to ``scheduler`` or to a new LocalCluster."""
     from distributed import Client, LocalCluster
 
@@ -35,8 +39,17 @@ def get_client(scheduler: str | None = None, n_workers: int | None = None,
     n = n_workers or default_workers()
     limit = memory_limit or f"{int(psutil.virtual_memory().total * 0.8 / n / 2**20)}MiB"
     env = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
-                      dashboard_address=":0", env=env) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=limit,
+            dashboard_address=":0",
+            env=env,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         _say(quiet, f"Dask: LocalCluster with {n} worker(s); dashboard {client.dashboard_link}")
         yield client
 

@@ -17,6 +17,7 @@ import xarray as xr
 
 from lds_dask import refdata
 from lds_dask.bands import ESP_BANDS, ETHNICITIES, LDS_BANDS, SEXES, UNKNOWN
+from lds_dask.cube_counts import BREAKDOWNS
 
 DECILES = [str(d) for d in range(1, 11)]
 QUINTILES = [str(q) for q in range(1, 6)]
@@ -29,17 +30,7 @@ CATEGORIES: dict[str, list[str]] = {
     "ahah_quintile": [*QUINTILES, UNKNOWN],
     "age_band_esp": list(ESP_BANDS),  # unknown ages cannot be standardised
 }
-NODE_DIMS: dict[str, tuple[str, ...]] = {
-    "total": (),
-    "age_band": ("age_band",),
-    "sex": ("sex",),
-    "ethnicity": ("ethnicity",),
-    "imd_decile": ("imd_decile",),
-    "imd_quintile": ("imd_quintile",),
-    "ahah_quintile": ("ahah_quintile",),
-    "age_band_sex": ("age_band", "sex"),
-    "age_band_esp": ("age_band_esp",),
-}
+NODE_DIMS = BREAKDOWNS  # node -> its category dims (one table, in cube_counts)
 
 
 @cache

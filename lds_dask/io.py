@@ -42,7 +42,9 @@ def read_table_file(path: Path, schema: TableSchema) -> pl.DataFrame:
         elif path.suffix == ".parquet":
             df = pl.read_parquet(path)
         else:
-            raise SchemaError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+            raise SchemaError(
+                f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)"
+            )
     except SchemaError:
         raise
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
@@ -73,8 +75,10 @@ def check_stored_types(df: pl.DataFrame, schema: TableSchema, source: str) -> No
     for f in schema.fields:
         stored = df.schema[f.name]
         if not _compatible(stored, f.dtype):
-            raise SchemaError(f"{source}: column {f.name} is stored as {stored}, "
-                              f"schema {schema.name} wants {f.dtype}")
+            raise SchemaError(
+                f"{source}: column {f.name} is stored as {stored}, "
+                f"schema {schema.name} wants {f.dtype}"
+            )
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -40,7 +40,9 @@ def la_codes() -> frozenset[str]:
 def regions() -> pl.DataFrame:
     """The 9 English regions with their population."""
     return (
-        las().group_by("region_code", "region_name").agg(pl.col("population").sum())
+        las()
+        .group_by("region_code", "region_name")
+        .agg(pl.col("population").sum())
         .sort("region_code")
     )
 
@@ -49,8 +51,10 @@ def regions() -> pl.DataFrame:
 def utlas() -> pl.DataFrame:
     """Upper-tier LAs (counties E10 and the unitary/metropolitan/London LAs themselves)."""
     return (
-        las().group_by("utla_code", "utla_name", "region_code")
-        .agg(pl.col("population").sum()).sort("utla_code")
+        las()
+        .group_by("utla_code", "utla_name", "region_code")
+        .agg(pl.col("population").sum())
+        .sort("utla_code")
     )
 
 
@@ -88,10 +92,14 @@ def restrictions() -> pl.DataFrame:
 def hexmap() -> pl.DataFrame:
     """The ODI Leeds LAD21 hex cartogram (odd-r layout) for the 309 English LAs: q, r."""
     hexes = json.loads((DATA_DIR / "las.hexjson").read_text())["hexes"]
-    rows = [(code, h["n"], h["q"], h["r"], h["region"]) for code, h in hexes.items()
-            if code in la_codes()]
-    return pl.DataFrame(rows, schema=["la_code", "la_name", "q", "r", "region_code"],
-                        orient="row").sort("la_code")
+    rows = [
+        (code, h["n"], h["q"], h["r"], h["region"])
+        for code, h in hexes.items()
+        if code in la_codes()
+    ]
+    return pl.DataFrame(
+        rows, schema=["la_code", "la_name", "q", "r", "region_code"], orient="row"
+    ).sort("la_code")
 
 
 def boundaries():

@@ -26,12 +26,24 @@ from lds_dask import refdata
 _SCHEMA_DIRS = (Path(__file__).parent / "_schemas", Path(__file__).parents[1] / "schemas")
 
 POLARS_TYPES = {
-    "string": pl.String, "date": pl.Date, "bool": pl.Boolean, "int8": pl.Int8,
-    "int16": pl.Int16, "int32": pl.Int32, "int64": pl.Int64, "float64": pl.Float64,
+    "string": pl.String,
+    "date": pl.Date,
+    "bool": pl.Boolean,
+    "int8": pl.Int8,
+    "int16": pl.Int16,
+    "int32": pl.Int32,
+    "int64": pl.Int64,
+    "float64": pl.Float64,
 }
 ARROW_TYPES = {
-    "string": pa.string(), "date": pa.date32(), "bool": pa.bool_(), "int8": pa.int8(),
-    "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
+    "string": pa.string(),
+    "date": pa.date32(),
+    "bool": pa.bool_(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
 }
 CONSTRAINT_KINDS = frozenset({"regex", "enum", "min", "max", "in_refdata"})
 REFDATA_SETS = {
@@ -88,9 +100,15 @@ class TableSchema:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema(
-            [pa.field(f.name, ARROW_TYPES[f.dtype], nullable=f.nullable,
-                      metadata={"description": f.description, "unit": f.unit})
-             for f in self.fields],
+            [
+                pa.field(
+                    f.name,
+                    ARROW_TYPES[f.dtype],
+                    nullable=f.nullable,
+                    metadata={"description": f.description, "unit": f.unit},
+                )
+                for f in self.fields
+            ],
             metadata={"table": self.name, "description": self.description},
         )
 
@@ -111,17 +129,25 @@ def load_schema(table: str) -> TableSchema:
         raise SchemaError(f"unknown table {table!r}; known: {', '.join(table_names())}")
     spec = yaml.safe_load(path.read_text())
     fields = tuple(_parse_field(table, f) for f in spec["fields"])
-    return TableSchema(spec["table"], spec["description"].strip(), fields,
-                       tuple(spec.get("checks", ())))
+    return TableSchema(
+        spec["table"], spec["description"].strip(), fields, tuple(spec.get("checks", ()))
+    )
 
 
 def _parse_field(table: str, spec: dict) -> Field:
     unknown = set(spec.get("constraints", {})) - CONSTRAINT_KINDS
     if unknown or spec["dtype"] not in POLARS_TYPES:
         raise SchemaError(f"{table}.{spec['name']}: bad dtype or constraint {sorted(unknown)}")
-    return Field(spec["name"], spec["dtype"], spec["nullable"], spec["description"],
-                 spec["unit"], dict(spec.get("constraints", {})), spec.get("unique", False),
-                 spec.get("personal", False))
+    return Field(
+        spec["name"],
+        spec["dtype"],
+        spec["nullable"],
+        spec["description"],
+        spec["unit"],
+        dict(spec.get("constraints", {})),
+        spec.get("unique", False),
+        spec.get("personal", False),
+    )
 
 
 @dataclass(frozen=True)
@@ -145,12 +171,18 @@ def check_columns(columns: list[str], schema: TableSchema, source: str = "frame"
     """Raise :class:`SchemaError` when required columns are missing."""
     missing = [c for c in schema.columns if c not in columns]
     if missing:
-        raise SchemaError(f"{source}: missing column(s) {', '.join(missing)} "
-                          f"required by schema {schema.name}")
+        raise SchemaError(
+            f"{source}: missing column(s) {', '.join(missing)} required by schema {schema.name}"
+        )
 
 
-def validate_frame(df: pl.DataFrame, table: str | TableSchema, *,
-                   today: dt.date | None = None, source: str = "frame") -> ValidationResult:
+def validate_frame(
+    df: pl.DataFrame,
+    table: str | TableSchema,
+    *,
+    today: dt.date | None = None,
+    source: str = "frame",
+) -> ValidationResult:
     """Split ``df`` into schema-valid rows and rejected rows with a ``reason`` code.
 
     ``df`` may hold the schema's types (parquet) or strings (CSV read as text); strings are
@@ -166,12 +198,18 @@ def validate_frame(df: pl.DataFrame, table: str | TableSchema, *,
     typed_plus = _with_check_columns(typed, schema)
     flags = typed_plus.select(**{code: mask.fill_null(False) for code, mask in rules})
     counts = {code: n for code, n in zip(flags.columns, flags.sum().row(0), strict=True) if n}
-    reason = pl.coalesce([pl.when(pl.col(c)).then(pl.lit(c)) for c in flags.columns]) \
-        if flags.width else pl.lit(None, pl.String)
+    reason = (
+        pl.coalesce([pl.when(pl.col(c)).then(pl.lit(c)) for c in flags.columns])
+        if flags.width
+        else pl.lit(None, pl.String)
+    )
     bad = flags.select(reason.alias("reason"))["reason"]
     is_bad = bad.is_not_null()
-    rejected = raw.filter(is_bad).with_columns(pl.all().cast(pl.String)) \
+    rejected = (
+        raw.filter(is_bad)
+        .with_columns(pl.all().cast(pl.String))
         .with_columns(reason=bad.filter(is_bad))
+    )
     return ValidationResult(typed.filter(~is_bad), rejected, counts)
 
 
@@ -186,13 +224,20 @@ def _cast(raw: pl.DataFrame, f: Field) -> pl.Expr:
         return text.str.to_date("%Y-%m-%d", strict=False).alias(f.name)
     if f.dtype == "bool":
         low = text.str.to_lowercase()
-        return (pl.when(low.is_in(TRUE_STRINGS)).then(True)
-                .when(low.is_in(FALSE_STRINGS)).then(False).otherwise(None).alias(f.name))
+        return (
+            pl.when(low.is_in(TRUE_STRINGS))
+            .then(True)
+            .when(low.is_in(FALSE_STRINGS))
+            .then(False)
+            .otherwise(None)
+            .alias(f.name)
+        )
     return text.cast(f.polars_type, strict=False)
 
 
-def _rule_masks(raw: pl.DataFrame, typed: pl.DataFrame, schema: TableSchema,
-                today: dt.date) -> list[tuple[str, pl.Expr]]:
+def _rule_masks(
+    raw: pl.DataFrame, typed: pl.DataFrame, schema: TableSchema, today: dt.date
+) -> list[tuple[str, pl.Expr]]:
     rules: list[tuple[str, pl.Expr]] = []
     for f in schema.fields:
         rules += _field_masks(raw, f, today)
@@ -240,8 +285,9 @@ def _with_check_columns(typed: pl.DataFrame, schema: TableSchema) -> pl.DataFram
     for check in schema.checks:
         if check["rule"] == "lsoa_in_la":
             lsoa, _ = check["fields"]
-            lookup = refdata.lsoas().select(pl.col("lsoa11_code").alias(lsoa),
-                                            pl.col("la_code").alias(HOME_LA))
+            lookup = refdata.lsoas().select(
+                pl.col("lsoa11_code").alias(lsoa), pl.col("la_code").alias(HOME_LA)
+            )
             typed = typed.join(lookup, on=lsoa, how="left", maintain_order="left")
     return typed
 
@@ -256,19 +302,27 @@ def _check_mask(check: dict) -> tuple[str, pl.Expr]:
 
 def render_schema_docs() -> str:
     """Markdown reference of every table contract (committed as docs/schemas.md)."""
-    out = ["# Data contracts\n", "Generated from `schemas/*.yaml` by "
-           "`python -m lds_dask.schemas > docs/schemas.md`; a test keeps it in step.\n"]
+    out = [
+        "# Data contracts\n",
+        "Generated from `schemas/*.yaml` by "
+        "`python -m lds_dask.schemas > docs/schemas.md`; a test keeps it in step.\n",
+    ]
     for name in table_names():
         s = load_schema(name)
-        out += [f"\n## `{name}`\n", f"{s.description}\n",
-                "\n| field | dtype | nullable | constraints | unit | description |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            f"\n## `{name}`\n",
+            f"{s.description}\n",
+            "\n| field | dtype | nullable | constraints | unit | description |",
+            "|---|---|---|---|---|---|",
+        ]
         for f in s.fields:
             rules = dict(f.constraints) | ({"unique": True} if f.unique else {})
             text = ", ".join(f"{k}: {v}" for k, v in rules.items()).replace("|", "\\|")
             pii = " (personal: never shown)" if f.personal else ""
-            out.append(f"| `{f.name}` | {f.dtype} | {'yes' if f.nullable else 'no'} | {text} "
-                       f"| {f.unit} | {f.description}{pii} |")
+            out.append(
+                f"| `{f.name}` | {f.dtype} | {'yes' if f.nullable else 'no'} | {text} "
+                f"| {f.unit} | {f.description}{pii} |"
+            )
         for check in s.checks:
             out.append(f"\nCross-field check `{check['rule']}`: {check['description']}")
     return "\n".join(out) + "\n"

@@ -25,14 +25,24 @@ import numpy as np
 from scipy import special
 
 __all__ = [
-    "byars_ci", "dsr", "exact_poisson_ci", "funnel_limits", "isr", "proportion_ci",
-    "rate_ci", "significance", "sii", "sii_fast", "wilson_ci",
+    "byars_ci",
+    "dsr",
+    "exact_poisson_ci",
+    "funnel_limits",
+    "isr",
+    "proportion_ci",
+    "rate_ci",
+    "significance",
+    "sii",
+    "sii_fast",
+    "wilson_ci",
 ]
 
 _SE_Z = special.ndtri(0.975)  # phe_sii derives SEs from 95% limits, whatever `confidence` is
 
 
 # --- helpers -----------------------------------------------------------------------------
+
 
 def _is_xr(*objs) -> bool:
     return any(type(o).__module__.split(".")[0] == "xarray" for o in objs)
@@ -83,6 +93,7 @@ def _z(confidence: float) -> float:
 
 # --- proportions, counts, rates ----------------------------------------------------------
 
+
 def wilson_ci(x, n, confidence=0.95):
     """Wilson score limits (0..1) for x successes out of n (``wilson_lower/upper``).
 
@@ -94,7 +105,9 @@ def wilson_ci(x, n, confidence=0.95):
     z = _z(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = z * np.sqrt(z**2 + 4 * x * (1 - x / n))
-        return (2 * x + z**2 - spread) / (2 * (n + z**2)), (2 * x + z**2 + spread) / (2 * (n + z**2))
+        return (2 * x + z**2 - spread) / (2 * (n + z**2)), (2 * x + z**2 + spread) / (
+            2 * (n + z**2)
+        )
 
 
 def proportion_ci(x, n, multiplier=1, confidence=0.95):
@@ -144,6 +157,7 @@ def rate_ci(x, denominator, multiplier=100_000, confidence=0.95):
 
 # --- standardisation ---------------------------------------------------------------------
 
+
 def dsr(counts, pops, std_pops, multiplier=100_000, confidence=0.95, axis=-1):
     """Directly standardised rate with Dobson limits (``calculate_dsr``).
 
@@ -167,8 +181,17 @@ def dsr(counts, pops, std_pops, multiplier=100_000, confidence=0.95, axis=-1):
     return tuple(_where(ok, v, np.nan) for v in (value, lower, upper))
 
 
-def isr(observed_counts, pops, ref_counts, ref_pops, multiplier=100_000, confidence=0.95,
-        axis=-1, ratio=False, observed_total=None):
+def isr(
+    observed_counts,
+    pops,
+    ref_counts,
+    ref_pops,
+    multiplier=100_000,
+    confidence=0.95,
+    axis=-1,
+    ratio=False,
+    observed_total=None,
+):
     """Indirectly standardised rate (``calculate_ISRate``) or ratio (``calculate_ISRatio``).
 
     Expected = sum over bands of ref_count/ref_pop * pop (missing -> 0); the observed
@@ -187,6 +210,7 @@ def isr(observed_counts, pops, ref_counts, ref_pops, multiplier=100_000, confide
 
 
 # --- inequality: SII / RII ---------------------------------------------------------------
+
 
 def _fwd(v, value_type):
     """phe_sii's transform: identity (0), log for rates (1), logit for proportions (2)."""
@@ -244,8 +268,11 @@ def _check_sii_inputs(values, pops, lower_cl, upper_cl, se, value_type, transfor
     if not 5 <= q <= 100:
         raise ValueError("Number of quantiles must be between 5 and 100")
     if q > 10:
-        warnings.warn("Small values can make SII unstable when using a large number of quantiles",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            "Small values can make SII unstable when using a large number of quantiles",
+            UserWarning,
+            stacklevel=3,
+        )
     if np.any(~(pops > 0)):
         raise ValueError("some groups have a zero, negative or missing population")
     if np.any(np.isnan(values)):
@@ -274,8 +301,13 @@ def _sii_group(values, pops, se, value_type, transform, multiplier, repetitions,
     """One group: point estimates plus Monte-Carlo limits for each confidence level."""
     tv = _fwd(values, value_type)
     b0, b1 = _ridit_fit(tv if transform else values, pops)
-    out = dict(zip(("sii", "rii", "intercept"),
-                   _sii_outputs(b0, b1, value_type, transform, multiplier), strict=True))
+    out = dict(
+        zip(
+            ("sii", "rii", "intercept"),
+            _sii_outputs(b0, b1, value_type, transform, multiplier),
+            strict=True,
+        )
+    )
     # Sample each quantile's value on its (log/logit) scale, refit every replicate at
     # once: coefficients = (X'WX)^-1 X'W y, one (2 x Q) @ (Q x reps) product.
     sqrt_a = np.sqrt(pops / pops.sum())
@@ -293,8 +325,10 @@ def _sii_group(values, pops, se, value_type, transform, multiplier, repetitions,
             lims.append(_order_stats(1 / rii if multiplier < 0 else rii, conf, repetitions))
         else:  # limits of the transformed slope, pivoted about the fitted midpoint x = 0.5
             half = b0 + b1 / 2
-            ends = [_sii_outputs(half - s / 2, s, value_type, True, multiplier)[:2]
-                    for s in _order_stats(c1, conf, repetitions)]
+            ends = [
+                _sii_outputs(half - s / 2, s, value_type, True, multiplier)[:2]
+                for s in _order_stats(c1, conf, repetitions)
+            ]
             order = slice(None, None, -1) if multiplier < 0 else slice(None)
             lims = [tuple(e[k] for e in ends)[order] for k in (0, 1)]
         for (lo, hi), name in zip(lims, ("sii", "rii"), strict=True):
@@ -303,8 +337,20 @@ def _sii_group(values, pops, se, value_type, transform, multiplier, repetitions,
     return out
 
 
-def sii(values, populations, lower_cl=None, upper_cl=None, se=None, *, value_type=0,
-        transform=False, multiplier=1, repetitions=100_000, confidence=0.95, seed=None):
+def sii(
+    values,
+    populations,
+    lower_cl=None,
+    upper_cl=None,
+    se=None,
+    *,
+    value_type=0,
+    transform=False,
+    multiplier=1,
+    repetitions=100_000,
+    confidence=0.95,
+    seed=None,
+):
     """Slope and relative index of inequality with Monte-Carlo limits (``phe_sii``).
 
     Quantiles (ordered most to least deprived) run along the last axis; leading axes
@@ -323,8 +369,10 @@ def sii(values, populations, lower_cl=None, upper_cl=None, se=None, *, value_typ
     over `confidence` when a sequence of levels is given).
     """
     values, pops = np.asarray(values, float), np.asarray(populations, float)
-    arrs = [None if a is None else np.broadcast_to(np.asarray(a, float), values.shape)
-            for a in (lower_cl, upper_cl, se)]
+    arrs = [
+        None if a is None else np.broadcast_to(np.asarray(a, float), values.shape)
+        for a in (lower_cl, upper_cl, se)
+    ]
     _check_sii_inputs(values, pops, *arrs, value_type, transform)
     if repetitions < 1000:
         raise ValueError("number of repetitions must be 1000 or greater")
@@ -332,16 +380,26 @@ def sii(values, populations, lower_cl=None, upper_cl=None, se=None, *, value_typ
     if arrs[2] is None:
         arrs[2] = (_fwd(arrs[1], value_type) - _fwd(arrs[0], value_type)) / (2 * _SE_Z)
     rng = np.random.default_rng(seed)
-    groups = [_sii_group(v, p, s, value_type, transform, multiplier, repetitions, confs, rng)
-              for v, p, s in zip(values.reshape(-1, values.shape[-1]),
-                                 pops.reshape(-1, values.shape[-1]),
-                                 arrs[2].reshape(-1, values.shape[-1]), strict=True)]
+    groups = [
+        _sii_group(v, p, s, value_type, transform, multiplier, repetitions, confs, rng)
+        for v, p, s in zip(
+            values.reshape(-1, values.shape[-1]),
+            pops.reshape(-1, values.shape[-1]),
+            arrs[2].reshape(-1, values.shape[-1]),
+            strict=True,
+        )
+    ]
     lead = values.shape[:-1] + (() if np.ndim(confidence) == 0 else (len(confs),))
-    return {k: np.reshape([g[k] for g in groups], lead if k.endswith(("lower", "upper"))
-                          else values.shape[:-1]) for k in groups[0]}
+    return {
+        k: np.reshape(
+            [g[k] for g in groups], lead if k.endswith(("lower", "upper")) else values.shape[:-1]
+        )
+        for k in groups[0]
+    }
 
 
 # --- comparison --------------------------------------------------------------------------
+
 
 def significance(lower, upper, comparator=None, comparator_lower=None, comparator_upper=None):
     """Fingertips-style comparison: 'higher' / 'similar' / 'lower' / 'not compared'.
@@ -376,8 +434,10 @@ def funnel_limits(size, average, statistic="proportion", multiplier=100):
         if statistic == "proportion":
             z2, n, av = special.ndtri(p) ** 2, size, average
             first = av * (n / z2 + 1)
-            adj = np.sqrt((-8 * first) ** 2 - 64 * (1 / z2 + 1 / n) * av
-                          * (n * (av * (n / z2 + 2) - 1) + z2 * (av - 1)))
+            adj = np.sqrt(
+                (-8 * first) ** 2
+                - 64 * (1 / z2 + 1 / n) * av * (n * (av * (n / z2 + 2) - 1) + z2 * (av - 1))
+            )
             lo, hi = ((first + s * adj / 8) / (1 / z2 + 1 / n) / n * multiplier for s in (-1, 1))
             lo, hi = np.maximum(lo, 0), np.minimum(hi, multiplier)
         elif statistic == "rate":

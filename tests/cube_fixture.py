@@ -16,6 +16,7 @@ import xarray as xr
 
 from lds_dask import refdata, stats
 from lds_dask.bands import ETHNICITIES, LDS_BANDS, SEXES, UNKNOWN, esp_to_lds
+from lds_dask.cube_arrays import area_table
 
 START_WEEK = "2020-10-05"  # 8 weeks from here span the tiers and the second lockdown
 COUNTS = ["tests", "positive_tests", "people_tested", "people_positive"]
@@ -39,45 +40,8 @@ STATUS_MEASURES = COUNTS + RATES
 
 
 def list_areas() -> pl.DataFrame:
-    """The cube's area axis in contract order with area_name/type, region_code, utla_code."""
-    las = refdata.las()
-    ltla = las.select(
-        area="la_code",
-        area_name="la_name",
-        area_type=pl.lit("ltla"),
-        region_code="region_code",
-        utla_code="utla_code",
-    )
-    counties = (
-        las.filter(pl.col("utla_code").str.starts_with("E10"))
-        .group_by("utla_code")
-        .agg(pl.first("utla_name", "region_code"))
-        .sort("utla_code")
-        .select(
-            area="utla_code",
-            area_name="utla_name",
-            area_type=pl.lit("utla"),
-            region_code="region_code",
-            utla_code="utla_code",
-        )
-    )
-    regions = refdata.regions().select(
-        area="region_code",
-        area_name="region_name",
-        area_type=pl.lit("region"),
-        region_code="region_code",
-        utla_code=pl.lit(""),
-    )
-    england = pl.DataFrame(
-        {
-            "area": [refdata.ENGLAND_CODE],
-            "area_name": [refdata.ENGLAND_NAME],
-            "area_type": ["country"],
-            "region_code": [""],
-            "utla_code": [""],
-        }
-    )
-    return pl.concat([ltla.sort("area"), counties, regions, england])
+    """The cube's area axis in contract order (the real cube's own table)."""
+    return area_table()
 
 
 def _membership(areas: pl.DataFrame) -> np.ndarray:

@@ -52,8 +52,13 @@ RESTRICTIONS = [
 def build(src: Path) -> None:
     shutil.copy(src / "SOURCES.md", HERE / "SOURCES.md")
     las = pl.read_csv(src / "ons_lad21_england_lookup.csv").rename(
-        {"lad21_code": "la_code", "lad21_name": "la_name", "utla21_code": "utla_code",
-         "utla21_name": "utla_name", "population_mid2020": "population"}
+        {
+            "lad21_code": "la_code",
+            "lad21_name": "la_name",
+            "utla21_code": "utla_code",
+            "utla21_name": "utla_name",
+            "population_mid2020": "population",
+        }
     )
     las.sort("la_code").write_csv(HERE / "las.csv")
 
@@ -61,14 +66,16 @@ def build(src: Path) -> None:
     renames = {"lad21_code": "la_code"}
     for col in imd.columns:
         if col.startswith("imd19_"):
-            renames[col] = "imd_" + col.removeprefix("imd19_").replace(
-                "imd_", "", 1).replace("housing_and_access", "housing")
+            renames[col] = "imd_" + col.removeprefix("imd19_").replace("imd_", "", 1).replace(
+                "housing_and_access", "housing"
+            )
     lsoas = imd.rename(renames)
     lsoas.write_parquet(HERE / "lsoas.parquet", compression="zstd")
 
     pop = pl.read_csv(src / "ons_population_mid2020_lad21_sex_single_year_of_age.csv")
     pop.select("area_code", "sex", pl.col("age").cast(pl.Int16), "population").sort(
-        "area_code", "sex", "age").write_parquet(HERE / "population.parquet", compression="zstd")
+        "area_code", "sex", "age"
+    ).write_parquet(HERE / "population.parquet", compression="zstd")
 
     esp = pl.read_csv(src / "european_standard_population_2013.csv")
     esp.select(
@@ -76,18 +83,21 @@ def build(src: Path) -> None:
         pl.col("EuropeanStandardPopulation").alias("esp_population"),
     ).write_csv(HERE / "esp2013.csv")
 
-    curve = pl.read_csv(src / "nhstt_england_weekly_people_tested_positive_2020_2021.csv",
-                        try_parse_dates=True)
+    curve = pl.read_csv(
+        src / "nhstt_england_weekly_people_tested_positive_2020_2021.csv", try_parse_dates=True
+    )
     # NHSTT weeks run Thursday..Wednesday; label each by the Monday of the ISO week
     # holding its mid-point (a Sunday), so it lines up with the pipeline's iso_week.
     curve.select(
         (pl.col("week_mid_date") - pl.duration(days=6)).alias("iso_week"),
-        "people_tested", "people_positive",
+        "people_tested",
+        "people_positive",
     ).write_csv(HERE / "england_weekly_pcr.csv")
 
     shutil.copy(src / "odileeds_uk-local-authority-districts-2021.hexjson", HERE / "las.hexjson")
     pl.DataFrame(RESTRICTIONS, schema=["date", "event"], orient="row").write_csv(
-        HERE / "restrictions.csv")
+        HERE / "restrictions.csv"
+    )
     build_boundaries(src / "trafford_ltla_lad19_buc_england_merged.geojson")
 
 

@@ -20,10 +20,18 @@ TODAY = dt.date(2026, 11, 24)
 
 def good_record(**overrides) -> dict:
     row = {
-        "test_id": "T1", "person_id": "P1", "specimen_date": "2020-10-01",
-        "result": "POSITIVE", "test_type": "PCR", "pillar": "2",
-        "lsoa11_code": "E01000001", "la_code": "E09000001", "age": "40", "sex": "F",
-        "ethnicity": "WHITE", "is_symptomatic": "true",
+        "test_id": "T1",
+        "person_id": "P1",
+        "specimen_date": "2020-10-01",
+        "result": "POSITIVE",
+        "test_type": "PCR",
+        "pillar": "2",
+        "lsoa11_code": "E01000001",
+        "la_code": "E09000001",
+        "age": "40",
+        "sex": "F",
+        "ethnicity": "WHITE",
+        "is_symptomatic": "true",
     }
     return row | overrides
 
@@ -85,8 +93,11 @@ def test_unique_keeps_first_occurrence():
 
 def test_typed_parquet_input_is_validated_too():
     frame = pl.DataFrame([good_record(age="121")], schema=dict.fromkeys(good_record(), pl.String))
-    typed = frame.with_columns(pl.col("age").cast(pl.Int64), pl.col("pillar").cast(pl.Int64),
-                               pl.col("specimen_date").str.to_date())
+    typed = frame.with_columns(
+        pl.col("age").cast(pl.Int64),
+        pl.col("pillar").cast(pl.Int64),
+        pl.col("specimen_date").str.to_date(),
+    )
     result = validate_frame(typed, "test_records", today=TODAY)
     assert result.rejected["reason"].to_list() == ["age:max"]
 
@@ -115,8 +126,11 @@ def test_schema_derivations_agree(table):
 
 @pytest.mark.parametrize(
     ("table", "frame"),
-    [("la_lookup", refdata.las), ("lsoa_covariates", refdata.lsoas),
-     ("population", refdata.population)],
+    [
+        ("la_lookup", refdata.las),
+        ("lsoa_covariates", refdata.lsoas),
+        ("population", refdata.population),
+    ],
 )
 def test_packaged_refdata_satisfies_its_schema(table, frame):
     data = frame()
@@ -128,11 +142,23 @@ def test_packaged_refdata_satisfies_its_schema(table, frame):
 
 def test_required_test_record_columns_are_exactly_the_issue_list():
     assert load_schema("test_records").columns == [
-        "test_id", "person_id", "specimen_date", "result", "test_type", "pillar",
-        "lsoa11_code", "la_code", "age", "sex", "ethnicity", "is_symptomatic",
+        "test_id",
+        "person_id",
+        "specimen_date",
+        "result",
+        "test_type",
+        "pillar",
+        "lsoa11_code",
+        "la_code",
+        "age",
+        "sex",
+        "ethnicity",
+        "is_symptomatic",
     ]
 
 
 def test_committed_schema_docs_match_the_schemas():
     committed = (REPO_ROOT / "docs" / "schemas.md").read_text()
-    assert committed == render_schema_docs(), "regenerate: python -m lds_dask.schemas > docs/schemas.md"
+    assert committed == render_schema_docs(), (
+        "regenerate: python -m lds_dask.schemas > docs/schemas.md"
+    )

@@ -16,8 +16,30 @@ from lds_dask import stats
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")
 
-ESP2013 = np.array([5000, 5500, 5500, 5500, 6000, 6000, 6500, 7000, 7000, 7000, 7000,
-                    6500, 6000, 5500, 5000, 4000, 2500, 1500, 1000], float)
+ESP2013 = np.array(
+    [
+        5000,
+        5500,
+        5500,
+        5500,
+        6000,
+        6000,
+        6500,
+        7000,
+        7000,
+        7000,
+        7000,
+        6500,
+        6000,
+        5500,
+        5000,
+        4000,
+        2500,
+        1500,
+        1000,
+    ],
+    float,
+)
 
 
 def _cube(seed=0, areas=4, weeks=3):
@@ -31,11 +53,16 @@ def _cube(seed=0, areas=4, weeks=3):
 
 # --- backends ------------------------------------------------------------------------------
 
+
 def test_dsr_xarray_named_axis_matches_numpy():
     counts, pops = _cube()
     dims = ("area", "week", "age")
-    got = stats.dsr(xr.DataArray(counts, dims=dims), xr.DataArray(pops, dims=dims),
-                    xr.DataArray(ESP2013, dims="age"), axis="age")
+    got = stats.dsr(
+        xr.DataArray(counts, dims=dims),
+        xr.DataArray(pops, dims=dims),
+        xr.DataArray(ESP2013, dims="age"),
+        axis="age",
+    )
     want = stats.dsr(counts, pops, ESP2013)
     for g, w in zip(got, want, strict=True):
         assert isinstance(g, xr.DataArray) and g.dims == ("area", "week")
@@ -45,8 +72,9 @@ def test_dsr_xarray_named_axis_matches_numpy():
 
 def test_dsr_dask_is_lazy_and_equal():
     counts, pops = _cube(1)
-    got = stats.dsr(da.from_array(counts, chunks=(2, 3, 19)), da.from_array(pops, chunks=(2, 3, 19)),
-                    ESP2013)
+    got = stats.dsr(
+        da.from_array(counts, chunks=(2, 3, 19)), da.from_array(pops, chunks=(2, 3, 19)), ESP2013
+    )
     assert all(isinstance(g, da.Array) for g in got)
     for g, w in zip(got, stats.dsr(counts, pops, ESP2013), strict=True):
         np.testing.assert_allclose(g.compute(), w, rtol=1e-12)
@@ -62,6 +90,7 @@ def test_rate_and_proportion_keep_xarray():
 
 
 # --- rules and edges -----------------------------------------------------------------------
+
 
 def test_dsr_na_rule_boundary():
     """Total count 9 -> all NaN; exactly 10 -> computed (R: `total_count < 10`)."""
@@ -114,6 +143,7 @@ def test_isr_observed_total_override():
 
 # --- significance --------------------------------------------------------------------------
 
+
 def test_significance_against_point_value():
     lower = np.array([1.0, 2.1, np.nan, 0.2, 1.0])
     upper = np.array([3.0, 4.0, 1.0, 1.9, 2.0])
@@ -122,29 +152,36 @@ def test_significance_against_point_value():
 
 
 def test_significance_comparator_limits_and_nan_comparator():
-    got = stats.significance(np.array([2.0, 2.0, 0.0]), np.array([3.0, 3.0, 0.5]),
-                             comparator_lower=np.array([1.0, 0.5, 1.0]),
-                             comparator_upper=np.array([2.5, 1.5, np.nan]))
+    got = stats.significance(
+        np.array([2.0, 2.0, 0.0]),
+        np.array([3.0, 3.0, 0.5]),
+        comparator_lower=np.array([1.0, 0.5, 1.0]),
+        comparator_upper=np.array([2.5, 1.5, np.nan]),
+    )
     assert got.tolist() == ["similar", "higher", "not compared"]
     assert stats.significance(np.array([1.0]), np.array([2.0]), np.nan).tolist() == ["not compared"]
 
 
 def test_significance_xarray():
-    got = stats.significance(xr.DataArray([1.0, 5.0], dims="area"),
-                             xr.DataArray([2.0, 6.0], dims="area"), 3.0)
+    got = stats.significance(
+        xr.DataArray([1.0, 5.0], dims="area"), xr.DataArray([2.0, 6.0], dims="area"), 3.0
+    )
     assert isinstance(got, xr.DataArray) and got.values.tolist() == ["lower", "higher"]
 
 
 # --- funnels -------------------------------------------------------------------------------
 
+
 def test_funnel_proportion_matches_phe_reference_rows():
     """Spot rows of PHEindicatormethods tests/testthat/testdata_funnel_prop_outputs.csv
     (average 80.642448%; values printed to 6 decimals)."""
     pop = np.array([1, 3, 18, 41, 1008, 110000.0])
-    ref = {"lower_2s": [3.204264, 35.933491, 62.390093, 68.548635, 78.203374, 80.408963],
-           "upper_2s": [100, 100, 98.894803, 92.73626, 83.081521, 80.875933],
-           "lower_3s": [0, 10.150815, 51.864359, 61.574398, 76.796814, 80.274317],
-           "upper_3s": [100, 100, 100, 99.710497, 84.488082, 81.010578]}
+    ref = {
+        "lower_2s": [3.204264, 35.933491, 62.390093, 68.548635, 78.203374, 80.408963],
+        "upper_2s": [100, 100, 98.894803, 92.73626, 83.081521, 80.875933],
+        "lower_3s": [0, 10.150815, 51.864359, 61.574398, 76.796814, 80.274317],
+        "upper_3s": [100, 100, 100, 99.710497, 84.488082, 81.010578],
+    }
     got = stats.funnel_limits(pop, 0.80642448, "proportion", 100)
     for k, v in ref.items():
         np.testing.assert_allclose(got[k], v, atol=2e-6, err_msg=k)
@@ -155,10 +192,12 @@ def test_funnel_rate_matches_phe_reference_rows():
     116.1720835). R finds these by bisection to 1e-7 in a transformed variable, so it is
     only ~1e-4 accurate at 1 event; ours are the closed-form exact Poisson values."""
     events = np.array([1, 10, 30, 1360.0])
-    ref = {"lower_2s": [20.85059119, 63.17010446, 81.37793899, 110.158048],
-           "upper_2s": [4588.535848, 242.2579623, 172.1843853, 122.6021934],
-           "lower_3s": [12.58170943, 48.13632908, 68.22532023, 106.9073359],
-           "upper_3s": [116108.569, 392.4043292, 219.6184891, 126.5084525]}
+    ref = {
+        "lower_2s": [20.85059119, 63.17010446, 81.37793899, 110.158048],
+        "upper_2s": [4588.535848, 242.2579623, 172.1843853, 122.6021934],
+        "lower_3s": [12.58170943, 48.13632908, 68.22532023, 106.9073359],
+        "upper_3s": [116108.569, 392.4043292, 219.6184891, 126.5084525],
+    }
     got = stats.funnel_limits(events, 116.1720835e-5, "rate", 100_000)
     for k, v in ref.items():
         np.testing.assert_allclose(got[k], v, rtol=1e-4, err_msg=k)
@@ -176,6 +215,7 @@ def test_funnel_shape_and_order():
 
 
 # --- SII -----------------------------------------------------------------------------------
+
 
 def _sii_data(seed=0, shape=(3, 4)):
     rng = np.random.default_rng(seed)
@@ -197,8 +237,9 @@ def test_sii_fast_vectorised_equals_per_slice_sii():
 def test_sii_fast_xarray_named_axis():
     values, pops = _sii_data(2)
     dims = ("area", "week", "decile")
-    got = stats.sii_fast(xr.DataArray(values, dims=dims), xr.DataArray(pops, dims=dims),
-                         axis="decile")
+    got = stats.sii_fast(
+        xr.DataArray(values, dims=dims), xr.DataArray(pops, dims=dims), axis="decile"
+    )
     np.testing.assert_allclose(got[0].values, stats.sii_fast(values, pops)[0], rtol=1e-12)
 
 
@@ -219,12 +260,15 @@ def test_sii_seed_reproducible_and_confidence_axis():
     assert (a["sii_lower"][:, 1] < a["sii_lower"][:, 0]).all()  # 99.8% is wider
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(value_type=3), "value_type"),
-    (dict(repetitions=999), "repetitions"),
-    (dict(transform=True), "value_type should be 1 or 2"),
-    (dict(transform=True, value_type=1, use_se=True), "se to be missing"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(value_type=3), "value_type"),
+        (dict(repetitions=999), "repetitions"),
+        (dict(transform=True), "value_type should be 1 or 2"),
+        (dict(transform=True, value_type=1, use_se=True), "se to be missing"),
+    ],
+)
 def test_sii_argument_errors(kw, match):
     values, pops = _sii_data(4, shape=())
     use_se = kw.pop("use_se", False)

@@ -39,8 +39,10 @@ BAD_ROWS = {
 
 def write_mixed_csv(path, n_good=5):
     rows = [good_record(test_id=f"T{i}", person_id=f"{PERSONAL_MARKER}{i}") for i in range(n_good)]
-    rows += [good_record(test_id=f"B{i}", person_id=f"{PERSONAL_MARKER}B{i}") | over
-             for i, over in enumerate(BAD_ROWS.values())]
+    rows += [
+        good_record(test_id=f"B{i}", person_id=f"{PERSONAL_MARKER}B{i}") | over
+        for i, over in enumerate(BAD_ROWS.values())
+    ]
     pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(path)
     return len(rows)
 
@@ -51,8 +53,9 @@ def run(*args):
 
 def test_every_rule_is_reported_and_exit_is_nonzero(tmp_path):
     write_mixed_csv(tmp_path / "extract.csv")
-    result = run(tmp_path / "extract.csv", "--table", "test_records",
-                 "--quarantine", tmp_path / "q")
+    result = run(
+        tmp_path / "extract.csv", "--table", "test_records", "--quarantine", tmp_path / "q"
+    )
     assert result.exit_code == 1, result.output
     for rule in BAD_ROWS:
         assert rule in result.output
@@ -85,8 +88,9 @@ def write_missing_column(path):
 
 def write_wrong_types(path):
     frame = pl.DataFrame([good_record()], schema=dict.fromkeys(good_record(), pl.String))
-    frame.with_columns(pl.col("specimen_date").cast(pl.Float64, strict=False).fill_null(1.5)) \
-        .write_parquet(path)
+    frame.with_columns(
+        pl.col("specimen_date").cast(pl.Float64, strict=False).fill_null(1.5)
+    ).write_parquet(path)
 
 
 def write_not_parquet(path):
@@ -120,8 +124,19 @@ def test_missing_path_exit_2(tmp_path):
 
 def test_help_lists_commands():
     result = CliRunner().invoke(main, ["--help"])
-    for name in ("demo", "refresh", "synth", "validate", "ingest", "cube", "export",
-                 "plots", "explore", "report", "bench"):
+    for name in (
+        "demo",
+        "refresh",
+        "synth",
+        "validate",
+        "ingest",
+        "cube",
+        "export",
+        "plots",
+        "explore",
+        "report",
+        "bench",
+    ):
         assert name in result.output
 
 
