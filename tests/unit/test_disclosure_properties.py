@@ -23,7 +23,7 @@ from lds_dask.disclosure import DisclosureRules, is_suppressed, safe_view
 COUNTY = "E10000003"  # Cambridgeshire
 AGES, SEXES = ["0-4", "5-14", "unknown"], ["F", "M", "U"]
 SETTINGS = settings(
-    max_examples=1000,
+    max_examples=2000,
     deadline=None,
     derandomize=True,
     database=None,
