@@ -17,11 +17,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from bench.harness import PeakRss
 
 ENGINES = ("lds_dask", "duckdb", "polars")
 
@@ -70,27 +69,12 @@ def measure(engine: str, raw: Path, out: Path, workers: int) -> dict:
     ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
-    peak, stop = [0], threading.Event()
-
-    def sample():
-        root = psutil.Process(proc.pid)
-        while not stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    code = proc.wait()
-    wall = time.perf_counter() - start
-    stop.set()
-    thread.join()
+    with PeakRss(proc.pid) as rss:
+        code = proc.wait()
+        wall = time.perf_counter() - start
     if code:
         raise SystemExit(f"{engine} failed with exit code {code}")
-    return {"engine": engine, "wall_s": round(wall, 2), "peak_rss_gb": round(peak[0] / 2**30, 2)}
+    return {"engine": engine, "wall_s": round(wall, 2), "peak_rss_gb": round(rss.peak / 2**30, 2)}
 
 
 def count_rows(raw: Path) -> int:

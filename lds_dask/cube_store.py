@@ -8,13 +8,13 @@ store lacks them, so the cube also works on a minimal hand-written store.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import polars as pl
 
 from lds_dask import bands, refdata
+from lds_dask.io import file_sha256
 
 RECORD_COLUMNS = (
     "test_id",
@@ -185,7 +185,7 @@ def read_lsoa_ahah(store: Path) -> pl.DataFrame | None:
 def manifest_sha256(store: Path) -> str:
     """SHA-256 of the store's ``_manifest.json`` (empty string when the store has none)."""
     path = store / "_manifest.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return file_sha256(path) if path.is_file() else ""
 
 
 def store_format(store: Path) -> dict:
