@@ -213,6 +213,19 @@ def open_cube(path: str | Path) -> xr.DataTree:
     return tree
 
 
+def load_nodes(cube: xr.DataTree, nodes) -> xr.DataTree:
+    """The root and the named nodes of ``cube``, read into memory in one compute.
+
+    Views (plots, explorer, report) read only the nodes they draw; the disclosure-controlled
+    view of these nodes does not depend on the nodes left out.
+    """
+    import dask
+
+    parts = {"/": cube.to_dataset(inherit=False)}
+    parts |= {f"/{n}": cube[n].to_dataset(inherit=False) for n in nodes if n in cube.children}
+    return xr.DataTree.from_dict(dask.compute(parts)[0])
+
+
 def cube_to_frame(cube: xr.DataTree, node: str, kind: str = "polars"):
     """One node as a tidy long table: area_code, area_name, area_type, week, breakdown,
     category, measure, value (numeric measures only; the sig_* labels are left out).

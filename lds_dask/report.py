@@ -28,7 +28,6 @@ from lds_dask.view_data import (
     CubeArrays,
     load_cube_arrays,
     open_view,
-    read_cube,
     series,
 )
 from lds_dask.view_figures import (
@@ -336,7 +335,9 @@ def index_html(rows: list[dict], safe: bool, week: str) -> str:
 
 def select_las(cube_path: str | Path, las: list[str] | None) -> list[str]:
     """The LTLA codes to render: all of the cube's, or the requested ones (checked)."""
-    total = read_cube(cube_path)["total"]
+    from lds_dask.cube import open_cube
+
+    total = open_cube(cube_path)["total"]
     known = [
         str(c)
         for c, t in zip(total["area"].values, total["area_type"].values, strict=True)

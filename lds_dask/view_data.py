@@ -69,39 +69,16 @@ class CubeArrays:
 
 
 def open_view(path: str | Path, safe: bool, rules=None):
-    """Open the cube's nodes the views need; with ``safe`` only their disclosure-controlled
-    view under ``rules`` (default :class:`~lds_dask.disclosure.DisclosureRules`). The
-    suppression of these nodes does not depend on the nodes left out."""
-    import xarray as xr
+    """Read the cube's nodes the views need; with ``safe`` only their disclosure-controlled
+    view under ``rules`` (default :class:`~lds_dask.disclosure.DisclosureRules`)."""
+    from lds_dask.cube import load_nodes, open_cube
 
-    full = read_cube(path)
-    tree = xr.DataTree.from_dict(
-        {
-            "/": full.to_dataset(inherit=False),
-            **{f"/{n}": full[n].to_dataset(inherit=False) for n in NODES if n in full.children},
-        }
-    )
+    tree = load_nodes(open_cube(path), NODES)
     if safe:
         from lds_dask.disclosure import DisclosureRules, safe_view
 
-        tree = safe_view(tree.compute(), rules or DisclosureRules())
+        tree = safe_view(tree, rules or DisclosureRules())
     return tree
-
-
-def read_cube(path: str | Path):
-    """lds_dask.cube.open_cube, falling back to a plain read of unconsolidated stores."""
-    import warnings
-
-    import xarray as xr
-
-    try:
-        from lds_dask.cube import open_cube
-
-        return open_cube(path)
-    except (ImportError, ValueError):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated.*")
-            return xr.open_datatree(path, engine="zarr", consolidated=False)
 
 
 def _node_arrays(ds, node: str) -> NodeArrays:

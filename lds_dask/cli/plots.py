@@ -46,30 +46,19 @@ def _formats(text: str) -> list[str]:
 PLOT_NODES = ("total", "age_band", "ethnicity", "imd_decile", "inequality", "lsoa")
 
 
-def load_plot_nodes(cube):
-    """The cube cut down to :data:`PLOT_NODES`, read into memory in one dask compute."""
-    import dask
-    import xarray as xr
-
-    parts = {"/": cube.to_dataset(inherit=False)}
-    parts |= {f"/{n}": cube[n].to_dataset(inherit=False) for n in PLOT_NODES if n in cube}
-    loaded = dask.compute(parts)[0]
-    return xr.DataTree.from_dict(loaded)
-
-
 def _open(cube_path: str, la: str, safe: bool):
     """Open the cube, check the LA (cheap: coordinates only), then read the nodes the plots
     use once (one LA's plots touch every area); --safe applies the default disclosure rules
     to them."""
     from lds_dask import plots
-    from lds_dask.cube import open_cube
+    from lds_dask.cube import load_nodes, open_cube
 
     cube = open_cube(cube_path)
     try:
         plots.check_la(cube, la)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="--la") from None
-    cube = load_plot_nodes(cube)
+    cube = load_nodes(cube, PLOT_NODES)
     if safe:
         from lds_dask.disclosure import DisclosureRules, safe_view
 

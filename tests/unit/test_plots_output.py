@@ -95,12 +95,12 @@ def test_cli_safe_writes_every_plot_of_the_controlled_view(cube_path, tmp_path):
 
 
 def test_plot_nodes_give_the_same_safe_view_as_the_whole_cube(cube_path):
-    from lds_dask.cli.plots import PLOT_NODES, load_plot_nodes
-    from lds_dask.cube import open_cube
+    from lds_dask.cli.plots import PLOT_NODES
+    from lds_dask.cube import load_nodes, open_cube
     from lds_dask.disclosure import DisclosureRules, safe_view
 
     whole = safe_view(open_cube(cube_path).load(), DisclosureRules())
-    part = safe_view(load_plot_nodes(open_cube(cube_path)), DisclosureRules())
+    part = safe_view(load_nodes(open_cube(cube_path), PLOT_NODES), DisclosureRules())
     assert set(part.children) == set(PLOT_NODES)
     for node in PLOT_NODES:
         xr.testing.assert_identical(part[node].to_dataset(), whole[node].to_dataset())
