@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lds_dask import stats
+from lds_dask import refdata, stats
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "validation" / "phe_indicator_methods"
@@ -446,3 +446,7 @@ def test_sii_fast_matches(key):
     for val, col in zip(got, ("sii", "rii", "Intercept"), strict=True):
         if exp[col]:
             assert_close(val, _f(exp[col]), col)
+
+
+def test_packaged_esp2013_is_the_reference_standard_population():
+    assert np.array_equal(refdata.esp2013()["esp_population"].to_numpy(), ESP2013)

@@ -8,38 +8,14 @@ from __future__ import annotations
 import math
 import warnings
 
+import dask.array as da
 import numpy as np
 import pytest
+import xarray as xr
 
-from lds_dask import stats
+from lds_dask import refdata, stats
 
-xr = pytest.importorskip("xarray")
-da = pytest.importorskip("dask.array")
-
-ESP2013 = np.array(
-    [
-        5000,
-        5500,
-        5500,
-        5500,
-        6000,
-        6000,
-        6500,
-        7000,
-        7000,
-        7000,
-        7000,
-        6500,
-        6000,
-        5500,
-        5000,
-        4000,
-        2500,
-        1500,
-        1000,
-    ],
-    float,
-)
+ESP2013 = refdata.esp2013()["esp_population"].to_numpy().astype(float)
 
 
 def _cube(seed=0, areas=4, weeks=3):
