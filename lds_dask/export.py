@@ -80,15 +80,20 @@ def export_cube(
     formats: Sequence[str] = ("csv",),
     overwrite: bool = False,
     command: str = "lds_dask.export.export_cube",
+    safe: xr.DataTree | None = None,
 ) -> Path:
     """Write the disclosure-controlled view of ``cube`` (a path or a DataTree) to directory
-    ``out``; returns it. A path is opened and read into memory once."""
+    ``out``; returns it. A path is opened and read into memory once.
+
+    ``safe``: that view, when the caller has already computed it under ``rules`` (a refresh
+    has); every node is still checked against its recorded rules before it is written.
+    """
     out = Path(out)
     formats = _check_formats(formats)
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists (use --overwrite to replace it)")
     tree, source = open_tree(cube)
-    safe = sdc.safe_view(tree, rules)
+    safe = sdc.safe_view(tree, rules) if safe is None else safe
     when = acro.export_time()
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)

@@ -223,6 +223,7 @@ def run_export(ctx: RunContext, tmp: Path) -> StageResult:
         disclosure_rules(ctx.spec),
         formats=ctx.spec.export.formats,
         command="lds-dask refresh",
+        safe=safe_cube(ctx),
     )
     files = [p for p in tmp.rglob("*") if p.is_file()]
     return result("export", rows_out=len(files), outputs={"export": str(ctx.spec.outputs.export)})
