@@ -61,15 +61,22 @@ MEASURE_ATTRS: dict[str, tuple[str, str]] = {
 
 
 def add_rate_measures(ds: xr.Dataset, population: xr.DataArray) -> xr.Dataset:
-    """Add population, testing and case rates, positivity and their 95% limits.
-
-    Computed on numpy arrays (the node's dims), not on xarray objects: cheaper, and
-    the limits of a count depend on the count alone, so they are computed once per
-    distinct count (:func:`count_limits`)."""
+    """Add population (area x categories, repeated over weeks), then the rate measures."""
     dims = ds["people_tested"].dims
-    shape = ds["people_tested"].shape
-    pop = np.broadcast_to(np.expand_dims(population.values, 1), shape)
-    out = {"population": (dims, pop.copy())}
+    pop = np.broadcast_to(np.expand_dims(population.values, 1), ds["people_tested"].shape)
+    return derive_rate_measures(ds.assign(population=(dims, pop.copy())))
+
+
+def derive_rate_measures(ds: xr.Dataset) -> xr.Dataset:
+    """Testing and case rates per 100,000 and positivity, with 95% limits, from a node's
+    counts and ``population`` (any dims; plots use it on counts summed over a period).
+
+    Computed on numpy arrays, not on xarray objects: cheaper, and the limits of a count
+    depend on the count alone, so they are computed once per distinct count
+    (:func:`count_limits`)."""
+    dims = ds["people_tested"].dims
+    pop = ds["population"].broadcast_like(ds["people_tested"]).transpose(*dims).values
+    out = {}
     for name, count in (
         ("testing_rate_per_100k", "people_tested"),
         ("case_rate_per_100k", "people_positive"),

@@ -20,7 +20,7 @@ import holoviews.plotting.mpl  # noqa: F401  (registers matplotlib options)
 import numpy as np
 import xarray as xr
 
-from lds_dask import refdata, stats
+from lds_dask import refdata
 
 # Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -190,24 +190,10 @@ def check_la(cube: xr.DataTree, la: str) -> None:
 
 
 def _recompute(ds: xr.Dataset) -> xr.Dataset:
-    """Rates and positivity (with 95% CIs) from summed counts, as the cube defines them."""
-    out = ds.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for name, num in (
-            ("testing_rate_per_100k", "people_tested"),
-            ("case_rate_per_100k", "people_positive"),
-        ):
-            x, pop = ds[num].astype(float), ds["population"]
-            out[name] = x / pop * 1e5
-            out[f"{name}_lower"], out[f"{name}_upper"] = stats.rate_ci(x, pop)
-        value, lower, upper = stats.proportion_ci(
-            ds["people_positive"].astype(float), ds["people_tested"].astype(float), 100
-        )
-    out["positivity_pct"], out["positivity_pct_lower"], out["positivity_pct_upper"] = (
-        value,
-        lower,
-        upper,
-    )
+    """Rates and positivity (with 95% CIs) from summed counts, by the cube's own definition."""
+    from lds_dask.cube_measures import derive_rate_measures
+
+    out = derive_rate_measures(ds)
     for name in out.data_vars:
         out[name].attrs = ds[name].attrs if name in ds else {}
     return out

@@ -17,6 +17,7 @@ import xarray as xr
 from lds_dask import refdata, stats
 from lds_dask.bands import ETHNICITIES, LDS_BANDS, SEXES, UNKNOWN, esp_to_lds
 from lds_dask.cube_arrays import area_table
+from lds_dask.cube_measures import derive_rate_measures
 
 START_WEEK = "2020-10-05"  # 8 weeks from here span the tiers and the second lockdown
 COUNTS = ["tests", "positive_tests", "people_tested", "people_positive"]
@@ -109,26 +110,6 @@ def _ltla_population_by_age_sex() -> np.ndarray:
     return out
 
 
-def _derive(ds: xr.Dataset) -> xr.Dataset:
-    """Add rates and positivity with 95% CIs (Byar's/exact Poisson, Wilson)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for name, num in (
-            ("testing_rate_per_100k", "people_tested"),
-            ("case_rate_per_100k", "people_positive"),
-        ):
-            x, pop = ds[num].astype(float), ds["population"]
-            ds[name] = x / pop * 1e5
-            ds[f"{name}_lower"], ds[f"{name}_upper"] = stats.rate_ci(x, pop)
-        x, n = ds["people_positive"].astype(float), ds["people_tested"].astype(float)
-        value, lower, upper = stats.proportion_ci(x, n, multiplier=100)
-        ds["positivity_pct"], ds["positivity_pct_lower"], ds["positivity_pct_upper"] = (
-            value,
-            lower,
-            upper,
-        )
-    return ds
-
-
 def _set_attrs(ds: xr.Dataset) -> xr.Dataset:
     """units and long_name on every measure (CI bounds inherit their measure's)."""
     for name in ds.data_vars:
@@ -159,7 +140,7 @@ def _node(
     pop_all = np.where(np.isnan(pop).all(axis=0), np.nan, agg(np.nan_to_num(pop)))
     shape = data["tests"][1].shape
     data["population"] = (dims, np.broadcast_to(np.expand_dims(pop_all, 1), shape).copy())
-    return _set_attrs(_derive(xr.Dataset(data, coords=coords)))
+    return _set_attrs(derive_rate_measures(xr.Dataset(data, coords=coords)))
 
 
 def _area_coords(areas: pl.DataFrame, weeks: np.ndarray) -> dict:
@@ -221,7 +202,7 @@ def _breakdown_nodes(rng, totals, member, coords) -> dict[str, xr.Dataset]:
         "area", "week", "imd_quintile"
     )
     quint["population"] = xr.full_like(quint["tests"], np.nan, dtype=float)
-    nodes["imd_quintile"] = _set_attrs(_derive(quint))
+    nodes["imd_quintile"] = _set_attrs(derive_rate_measures(quint))
     return nodes
 
 
