@@ -248,7 +248,10 @@ def _rule_masks(
 
 def _field_masks(raw: pl.DataFrame, f: Field, today: dt.date) -> list[tuple[str, pl.Expr]]:
     col, c = pl.col(f.name), f.constraints
-    was_given = pl.lit(raw[f.name].is_not_null() & (raw[f.name].cast(pl.String) != ""))
+    given = raw[f.name].is_not_null()
+    if raw.schema[f.name] == pl.String:  # an empty CSV cell is not a value
+        given &= raw[f.name] != ""
+    was_given = pl.lit(given)
     masks = [(f"{f.name}:dtype", was_given & col.is_null())]
     if not f.nullable:
         masks.append((f"{f.name}:not_null", ~was_given))

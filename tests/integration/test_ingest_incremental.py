@@ -146,7 +146,7 @@ def test_killed_ingest_leaves_the_old_store_and_a_rerun_completes_it(tmp_path):
         write(make_records(20000, i + 1), tmp_path / "raw" / f"a{i:02d}.parquet")
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "raw"), str(store)])
     deadline = time.monotonic() + 60
-    while not list((store / "_tmp").glob("*/stage/records/*/*.parquet")):
+    while not list((store / "_tmp").glob("*/stage/records/*/*.arrow")):
         assert proc.poll() is None and time.monotonic() < deadline, "ingest ended before the kill"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
