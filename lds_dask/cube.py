@@ -5,8 +5,9 @@ polars computes): person-week ownership (``cube_people``), then one counting pas
 bundle that computes every breakdown in one polars pass (``cube_counts``). The client
 assembles small dense arrays, sums LA partials into UTLAs, regions and England
 (``cube_arrays``), derives measures (``cube_measures``) and writes one zarr group per
-node, every area variable chunked one area per chunk, so ``open_cube`` + selecting one
-LA reads only that LA's chunks. The contract is docs/architecture.md ("The cube").
+node, every area variable chunked one area per chunk, so ``open_cube`` (whose reader is
+``cube_read``) + selecting one LA reads only that LA's chunks. The contract is
+docs/architecture.md ("The cube").
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lds_dask import __version__, refdata
 from lds_dask.cube_counts import CountParams, count_bundle
 from lds_dask.cube_nodes import build_area_nodes, build_lsoa_node
 from lds_dask.cube_people import PEOPLE_SCOPES, find_person_week_owners
+from lds_dask.cube_read import CubeError, open_tree
 from lds_dask.cube_store import (
     StoreError,
     bundle_las,
@@ -35,9 +37,9 @@ from lds_dask.cube_store import (
     store_format,
     store_la_codes,
 )
-from lds_dask.cube_tasks import TaskRunner
-from lds_dask.cube_zarr import quiet_zarr, write_cube
+from lds_dask.cube_zarr import write_cube
 from lds_dask.neighbours import neighbours_array
+from lds_dask.tasks import TaskRunner
 
 __all__ = ["CubeConfig", "CubeError", "build_cube", "cube_to_frame", "open_cube"]
 
@@ -66,10 +68,6 @@ BUNDLES_PER_THREAD = 4
 AREA_COORDS = ("area_name", "area_type", "region_code", "utla_code")
 
 
-class CubeError(ValueError):
-    """A user error building or opening a cube (bad config, missing store or cube)."""
-
-
 @dataclass(frozen=True)
 class CubeConfig:
     """How the cube is defined and computed.
@@ -83,7 +81,7 @@ class CubeConfig:
     period_starts: tuple[str, ...] = ("2020-09-01",)
     period_names: tuple[str, ...] = ("wave_1", "wave_2")
     n_neighbours: int = 15
-    bundle_mb: float = 128.0
+    bundle_mb: float = 64.0
 
     def __post_init__(self):
         if self.people_scope not in PEOPLE_SCOPES:
@@ -193,24 +191,18 @@ def root_dataset(total: xr.Dataset, store: Path, config: CubeConfig) -> xr.Datas
 def open_cube(path: str | Path) -> xr.DataTree:
     """Open a cube lazily; nothing but coordinates is read until used.
 
-    Variables are xarray's lazily indexed arrays over zarr (no dask): indexing composes
-    without reading, and loading a selection reads only the chunks it covers, so
-    selecting one LA reads that LA's inner chunk of each variable (a byte range of
-    the variable's shard), with no task graph to build. The small area coordinates
-    (``area_name``, ...) are read once, from the root's copy, and set on every node. Call ``.chunk()`` on
-    a node for dask arrays."""
+    Variables are xarray's lazily indexed arrays (no dask) over ``cube_read``'s reader:
+    indexing composes without reading, and loading a selection reads only the byte ranges
+    it covers, so selecting one LA reads that LA's inner chunk of each variable (and each
+    shard's index once), without zarr-python's per-read overhead and with no task graph.
+    The small area coordinates (``area_name``, ...) are read once, from the root's copy,
+    and set on every node. Call ``.chunk()`` on a node for dask arrays. Raises
+    :class:`CubeError` for a path that is not a cube in a layout this version reads.
+    """
     path = Path(path)
     if not (path / "zarr.json").is_file() and not (path / ".zgroup").is_file():
         raise CubeError(f"{path}: not a cube (no zarr store found; run `lds-dask cube`)")
-    with quiet_zarr():
-        tree = xr.open_datatree(path, engine="zarr", chunks=None, consolidated=True)
-        root = tree.to_dataset(inherit=False).load()
-        tree.dataset = root
-        shared = {c: root[c] for c in AREA_COORDS if c in root.coords}
-        for node in tree.children.values():
-            if "area" in node.dims and shared:  # in memory: no read per node
-                node.dataset = node.to_dataset(inherit=False).assign_coords(shared)
-    return tree
+    return open_tree(path, shared=AREA_COORDS)
 
 
 def load_nodes(cube: xr.DataTree, nodes) -> xr.DataTree:

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from lds_dask.cube_store import read_records
-from lds_dask.cube_tasks import TaskRunner
+from lds_dask.tasks import TaskRunner
 
 HASH_SEED = 20_200_101
 PEOPLE_SCOPES = ("PCR", "ALL")

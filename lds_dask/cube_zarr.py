@@ -8,7 +8,8 @@ metadata and write each shard's bytes directly, following the zarr v3
 ``sharding_indexed`` spec: the inner chunks' raw little-endian bytes in C order (an
 inner chunk of one area is exactly one row of the array), then the index of
 (offset, nbytes) uint64 pairs, then its CRC32C. ``write_cube`` checks the codecs zarr
-recorded before doing so and lets zarr write anything else.
+recorded before doing so and lets zarr write anything else. ``cube_read`` reads this layout
+back with plain file reads (and anything else through zarr).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from lds_dask.cube_tasks import TaskRunner
+from lds_dask.tasks import TaskRunner
 
 EXPECTED_INNER = [{"name": "bytes", "configuration": {"endian": "little"}}]
 EXPECTED_INDEX = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]

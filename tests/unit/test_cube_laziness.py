@@ -1,18 +1,27 @@
-"""open_cube + one LA selection reads only that LA's chunks and computes nothing else."""
+"""open_cube + one LA selection reads only that LA's byte ranges and computes nothing else.
+
+Every read of a cube's arrays goes through ``cube_read.read_ranges`` (zarr-python is not
+in the read path: its store is patched to fail), so recording that one function shows
+exactly which byte ranges of which files a selection reads.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import dask
+import numpy as np
 import pytest
 import zarr.storage
-from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 
+from lds_dask import cube_read
 from lds_dask.cube import build_cube, open_cube
 from lds_dask.cube_testing import record_frame, write_store
 
 HART = "E06000001"
+CITY = "E09000001"
+SHARD = "c/0/0"  # the single shard of an (area, week) variable
 
 
 @pytest.fixture(scope="module")
@@ -37,49 +46,82 @@ def no_dask_computes(*args, **kwargs):
 
 
 @pytest.fixture
-def shard_reads(monkeypatch):
-    """Every (key, byte_range) read from a LocalStore while the test runs."""
-    reads = []
-    original = zarr.storage.LocalStore.get
+def reads(monkeypatch, cube_path):
+    """Every (file relative to the cube, [(offset, nbytes), ...]) read while the test runs."""
+    seen = []
+    original = cube_read.read_ranges
 
-    async def counting_get(self, key, prototype=None, byte_range=None):
-        reads.append((key, byte_range))
-        return await original(self, key, prototype, byte_range)
+    def recording(file, ranges):
+        seen.append((Path(file).relative_to(cube_path).as_posix(), list(ranges)))
+        return original(file, ranges)
 
-    monkeypatch.setattr(zarr.storage.LocalStore, "get", counting_get)
-    return reads
+    async def no_zarr(self, key, *args, **kwargs):
+        raise AssertionError(f"zarr-python read {key}")
+
+    monkeypatch.setattr(cube_read, "read_ranges", recording)
+    monkeypatch.setattr(zarr.storage.LocalStore, "get", no_zarr)
+    return seen
 
 
-def test_open_reads_no_data(cube_path, shard_reads):
+def shard_index(file: Path, n_area: int) -> np.ndarray:
+    """(offset, nbytes) per area, parsed from the shard's tail independently of the reader."""
+    raw = file.read_bytes()
+    return np.frombuffer(raw[-4 - 16 * n_area : -4], dtype="<u8").reshape(n_area, 2)
+
+
+def test_open_reads_no_data(cube_path, reads):
     cube = open_cube(cube_path)
     assert cube["total"].ds["tests"].chunks is None  # lazily indexed, no dask graph
-    data_keys = {f"{node}/{var}/" for node in cube.children for var in cube[node].ds.data_vars}
-    assert len(data_keys) > 100
-    read = [k for k, _ in shard_reads if any(k.startswith(d) for d in data_keys)]
-    assert read == []
+    data_vars = {f"{node}/{var}" for node in cube.children for var in cube[node].ds.data_vars}
+    assert len(data_vars) > 100
+    read = {file.rsplit("/c", 1)[0] for file, _ in reads}
+    assert not read & data_vars
+    # index coordinates and the root's area coordinates, never each node's own copy
+    assert {"area", "area_name", "utla_code", "total/week", "sex/sex"} <= read
+    assert not any(f.endswith(("/area_name", "/region_code")) for f in read)
 
 
-def test_one_la_selection_reads_only_its_chunks(cube_path, shard_reads):
+@pytest.mark.parametrize("la_code", [HART, CITY])
+def test_one_la_selection_reads_only_its_byte_ranges(cube_path, reads, la_code):
     cube = open_cube(cube_path)
-    shard_reads.clear()
-    one = cube["total"].ds.sel(area=HART)
-    assert shard_reads == []  # selecting is lazy too
+    reads.clear()
+    one = cube["total"].ds.sel(area=la_code)
+    assert reads == []  # selecting is lazy too
     with dask.config.set(scheduler=no_dask_computes):
         values = one.load()
     assert int(values["tests"].sum()) == 10
-    row = list(cube["total"].ds["area"].values).index(HART)
-    data = [(k, r) for k, r in shard_reads if k.startswith("total/") and "/c/" in k]
-    assert {k.split("/")[1] for k, _ in data} == set(one.data_vars)  # each variable read
-    for key, byte_range in data:
-        var = cube["total"].ds[key.split("/")[1]]
-        nbytes = var.dtype.itemsize * var[0].size
-        if isinstance(byte_range, SuffixByteRequest):  # the shard index, at the end
-            continue
-        # otherwise this LA's inner chunk only, never the whole shard: numbers at the
-        # exact offset of the LA's row; strings (variable length) a small slice
-        assert isinstance(byte_range, RangeByteRequest), key
+    row = list(cube["total"].ds["area"].values).index(la_code)
+    by_var: dict[str, list] = {}
+    for file, ranges in reads:
+        by_var.setdefault(file.removeprefix("total/").removesuffix(f"/{SHARD}"), []).append(ranges)
+    assert set(by_var) == set(one.data_vars)  # each variable read, nothing else
+    for name, calls in by_var.items():
+        var = cube["total"].ds[name]
+        index = shard_index(cube_path / "total" / name / SHARD, var.sizes["area"])
+        tail = 16 * var.sizes["area"] + 4
+        # the shard index (from the end), then this LA's inner chunk: its exact byte range
+        assert calls == [[(-tail, tail)], [tuple(int(x) for x in index[row])]], name
         if var.dtype.kind in "iuf":
-            assert (byte_range.start, byte_range.end) == (row * nbytes, (row + 1) * nbytes), key
-        else:
-            shard_size = (cube_path / key).stat().st_size
-            assert byte_range.end - byte_range.start < shard_size / 100, key
+            nbytes = var.dtype.itemsize * var.sizes["week"]
+            assert calls[1] == [(row * nbytes, nbytes)], name
+
+
+def test_the_shard_index_is_read_once_per_variable(cube_path, reads):
+    cube = open_cube(cube_path)
+    tests = cube["total"].ds["tests"]
+    tests.sel(area=HART).load()
+    reads.clear()
+    tests.sel(area=CITY).load()
+    (file, ranges), *others = reads
+    assert file == f"total/tests/{SHARD}" and others == []
+    assert len(ranges) == 1 and ranges[0][0] >= 0  # the LA's row only
+
+
+def test_loading_a_whole_variable_reads_every_row(cube_path, reads):
+    cube = open_cube(cube_path)
+    tests = cube["total"].ds["tests"]
+    reads.clear()
+    tests.load()
+    n_area, nbytes = tests.sizes["area"], 8 * tests.sizes["week"]
+    index, rows = (ranges for _, ranges in reads)  # one call (one read: the rows touch)
+    assert rows == [(i * nbytes, nbytes) for i in range(n_area)]
