@@ -92,7 +92,7 @@ class CubeSection:
     period_starts: tuple[dt.date, ...] = (dt.date(2020, 9, 1),)
     period_names: tuple[str, ...] = ("wave_1", "wave_2")
     n_neighbours: int = 15
-    bundle_mb: float = 128.0
+    bundle_mb: float = 64.0
 
 
 @dataclass(frozen=True)
