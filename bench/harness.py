@@ -135,6 +135,14 @@ def child_env(workers: int) -> dict[str, str]:
     return env
 
 
+def failure_line(log: Path) -> str:
+    """The most telling line of a failed child's stderr: the last exception line, else the
+    last line (tools often end with hints after the error itself)."""
+    lines = log.read_text().strip().splitlines()
+    errors = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+    return (errors or lines or [""])[-1].strip()
+
+
 def measure(stage: str, engine: str, workers: int, work: Path, opts: BenchOptions) -> dict:
     """Run one child; its timed seconds, whole-process seconds and peak tree RSS."""
     cmd = [
@@ -171,10 +179,9 @@ def measure(stage: str, engine: str, workers: int, work: Path, opts: BenchOption
     process_s = time.perf_counter() - began
     found = [line for line in out.splitlines() if line.startswith(RESULT_PREFIX)]
     if proc.returncode or not found:
-        tail = log.read_text().strip().splitlines()[-1:] or [""]
         return {
             "status": "failed",
-            "note": f"exit code {proc.returncode}: {tail[0][:200]} (log: {log})",
+            "note": f"exit code {proc.returncode}: {failure_line(log)[:200]} (log: {log})",
             "process_s": round(process_s, 2),
             "peak_rss_gb": round(mem.peak / 2**30, 3),
         }
