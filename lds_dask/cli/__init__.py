@@ -12,6 +12,13 @@ import click
 
 from lds_dask import __version__, refdata
 
+
+def cannot_write(exc: OSError, fallback) -> str:
+    """``<path>: cannot write (<reason>)`` for an OSError (full disk, a path under a file),
+    the one-line form of a write failure; never a traceback."""
+    return f"{exc.filename or fallback}: cannot write ({exc.strerror or exc})"
+
+
 # command name -> (module in lds_dask.cli, one-line help, extra it needs)
 COMMANDS = {
     "demo": (

@@ -50,6 +50,7 @@ def command(
     quiet: bool,
 ):
     """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store."""
+    from lds_dask.cli import cannot_write
     from lds_dask.cluster import get_client
     from lds_dask.cube import CubeConfig, CubeError, build_cube
     from lds_dask.cube_store import StoreError, check_store
@@ -66,5 +67,8 @@ def command(
             path = build_cube(store, out, client=client, config=config, progress=not quiet)
     except CubeError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as exc:  # e.g. a full disk or an output path under a file
+        click.echo(f"error: {cannot_write(exc, out)}", err=True)
         sys.exit(EXIT_USER_ERROR)
     click.echo(f"Cube written to {path} in {time.perf_counter() - start:.1f} s")

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from lds_dask.cli import cannot_write
 from lds_dask.ingest import RejectRateError, RunReport, ingest
 from lds_dask.schemas import SchemaError
 from lds_dask.store import StoreError
@@ -71,6 +72,9 @@ def command(raw, store, survey, ahah, scheduler, workers, max_reject_rate):
         sys.exit(EXIT_REJECTED)
     except (SchemaError, StoreError) as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:  # e.g. a full disk or a store path under a file
+        click.echo(f"error: {cannot_write(exc, store)}; the store was not changed", err=True)
         sys.exit(EXIT_BAD_INPUT)
     for line in report.messages:
         console.print(line, highlight=False)

@@ -132,6 +132,7 @@ def test_no_personal_value_in_report_or_messages(tmp_path):
         ("missing", SchemaError, "no such file or directory"),
         ("columns", SchemaError, "missing column.*la_code.*test_records"),
         ("version", StoreError, "format_version 99 .* incompatible"),
+        ("under_a_file", OSError, "Not a directory"),
     ],
 )
 def test_user_errors_are_one_line_and_cli_exits_2(tmp_path, case, error, match):
@@ -143,6 +144,9 @@ def test_user_errors_are_one_line_and_cli_exits_2(tmp_path, case, error, match):
         (store / "_store.json").write_text('{"format_version": 99}')
     if case == "missing":
         raw = tmp_path / "nope.parquet"
+    if case == "under_a_file":
+        (tmp_path / "file").write_text("a file where the store's parent folder should be")
+        store = tmp_path / "file" / "s"
     with pytest.raises(error, match=match):
         ingest([raw], store, progress=False)
     result = CliRunner().invoke(
@@ -150,3 +154,5 @@ def test_user_errors_are_one_line_and_cli_exits_2(tmp_path, case, error, match):
     )
     assert result.exit_code == 2
     assert "Traceback" not in result.output and result.output.count("error:") == 1
+    if case == "under_a_file":
+        assert f"error: {store}: cannot write (Not a directory)" in result.output
