@@ -14,59 +14,24 @@ summary line gives the best and the median. Results are printed, not committed.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
+from bench.harness import PeakRss
 from lds_dask.cluster import get_client
 from synthetic_gen import generate
 
 
-class ProcessTree:
-    """Samples this process tree in a background thread: summed RSS (peak) and the CPU
-    time of every process seen (its last sample, so exited processes keep theirs)."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-        self._cpu: dict[int, float] = {}
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        me, total = psutil.Process(), 0
-        for p in [me, *me.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-                t = p.cpu_times()
-                self._cpu[p.pid] = t.user + t.system
-        self.peak = max(self.peak, total)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(self.interval)
-
-    def cpu_seconds(self) -> float:
-        self._sample()
-        return sum(self._cpu.values())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def bench_scale(scale: float, workers: int | None, out: Path, fmt: str) -> dict:
     """Generate at ``scale`` (cluster start-up excluded from the timing)."""
-    with get_client(n_workers=workers, quiet=True) as client, ProcessTree() as tree:
+    with (
+        get_client(n_workers=workers, quiet=True) as client,
+        PeakRss(os.getpid(), interval=0.2) as tree,
+    ):
         cpu0, began = tree.cpu_seconds(), time.perf_counter()
         manifest = generate(out, scale=scale, fmt=fmt, client=client, progress=False)
         seconds, cpu = time.perf_counter() - began, tree.cpu_seconds() - cpu0

@@ -87,12 +87,24 @@ class BenchOptions:
 
 
 class PeakRss:
-    """Peak of the summed RSS of one process and all its descendants, sampled in a thread."""
+    """Samples one process and all its descendants in a thread: the peak of their summed
+    RSS, and the CPU time of every process seen (its last sample, so exited processes keep
+    theirs)."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         self.pid, self.interval, self.peak = pid, interval, 0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self, root: psutil.Process) -> None:
+        total = 0
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+                t = p.cpu_times()
+                self._cpu[p.pid] = t.user + t.system
+        self.peak = max(self.peak, total)
 
     def _run(self) -> None:
         try:
@@ -100,16 +112,17 @@ class PeakRss:
         except psutil.Error:
             return
         while not self._stop.is_set():
-            total = 0
             try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
+                self._sample(root)
+            except psutil.Error:  # the root exited
                 break
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the tree so far, sampled now."""
+        with contextlib.suppress(psutil.Error):
+            self._sample(psutil.Process(self.pid))
+        return sum(self._cpu.values())
 
     def __enter__(self):
         self._thread.start()
