@@ -6,11 +6,15 @@ bands. ISO weeks are labelled by their Monday. IMD quintile 1 = most deprived 20
 
 from __future__ import annotations
 
+from functools import cache
+
 import polars as pl
 
 ESP_BANDS = [f"{a}-{a + 4}" for a in range(0, 90, 5)] + ["90+"]
 LDS_BANDS = ["0-4", "5-14", "15-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+"]
 UNKNOWN = "unknown"
+ESP_LABELS, LDS_LABELS = [*ESP_BANDS, UNKNOWN], [*LDS_BANDS, UNKNOWN]
+MAX_AGE = 120  # the schemas' age maximum
 SEXES = ["F", "M", "U"]
 ETHNICITIES = ["ASIAN", "BLACK", "MIXED", "WHITE", "OTHER", "UNKNOWN"]
 
@@ -50,3 +54,16 @@ def quintile_from_decile(decile: str | pl.Expr) -> pl.Expr:
     """Quintile 1..5 from decile 1..10 (1 = most deprived / least healthy)."""
     decile = pl.col(decile) if isinstance(decile, str) else decile
     return ((decile + 1) // 2).cast(pl.Int8)
+
+
+@cache
+def band_codes(kind: str) -> pl.Series:
+    """Band code (row of ESP_LABELS or LDS_LABELS) of each age 0..MAX_AGE, then of an unknown
+    age: the bands above, as a lookup table for integer-coded rows."""
+    expr, labels = {"esp": (esp_band, ESP_LABELS), "lds": (lds_band, LDS_LABELS)}[kind]
+    ages = pl.DataFrame({"age": [*range(MAX_AGE + 1), None]}, schema={"age": pl.Int16})
+    return ages.select(encode_labels(expr("age"), labels))[:, 0]
+
+
+def encode_labels(expr: pl.Expr, labels: list[str]) -> pl.Expr:
+    return expr.cast(pl.Enum(labels)).to_physical()

@@ -52,12 +52,14 @@ from lds_dask.ingest_plan import (
     RECORDS,
     SURVEY,
     assign_bundles,
+    bundle_lookup,
     classify_sources,
     count_bundles,
+    group_sources,
     plan_inputs,
 )
-from lds_dask.ingest_stage import StageTask, stage_file
-from lds_dask.link import build_covariates, population_frame, read_ahah
+from lds_dask.ingest_stage import StageTask, stage_files
+from lds_dask.link import build_covariates, covariates_by_code, population_frame, read_ahah
 from lds_dask.tasks import TaskRunner
 
 
@@ -191,13 +193,20 @@ def run_ingest(
         for spec in (RECORDS, SURVEY)
     }
     n_buckets = count_buckets(threads)
-    tasks = [StageTask(s, run_dir, qdir, bundle_of, params.today, n_buckets) for s in todo]
+    bundles = bundle_lookup(bundle_of)
+    tasks = [
+        StageTask(group, i, run_dir, qdir, bundles, params.today, n_buckets)
+        for i, group in enumerate(group_sources(todo, params.bundle_bytes, threads))
+    ]
     summaries, drop_keys, dup_counts = stage_and_dedupe(
-        runner, tasks, covariates, stored_records(store, manifest), replaced[RECORDS], n_buckets
+        runner, tasks, stored_records(store, manifest), replaced[RECORDS], n_buckets
     )
     compact = plan_compaction(store, out_dir, todo, summaries, manifest, bundle_of, replaced)
     drops = runner.share(drop_keys) if drop_keys is not None else None
-    results = runner.gather(runner.map(compact_bundle, compact, drops, label="compact partitions"))
+    links = runner.share(covariates_by_code(covariates))
+    results = runner.gather(
+        runner.map(compact_bundle, compact, drops, links, label="compact partitions")
+    )
     merge_duplicates([r["dups"] for r in results if r["dups"] is not None], todo, qdir)
     files, las_by_file = reconcile(todo, summaries, dup_counts, results)
     report = build_report(run_id, store, files, results, compact, ahah_note, params, messages)
@@ -215,21 +224,20 @@ def run_ingest(
 def stage_and_dedupe(
     runner: TaskRunner,
     tasks: list[StageTask],
-    covariates: pl.DataFrame,
     stored: list[Path],
     replaced: tuple[str, ...],
     n_buckets: int,
 ) -> tuple[list[dict], np.ndarray | None, dict[int, int]]:
-    """Stage 1 over every file, then the bucketed duplicate search over its hashes.
+    """Stage 1 over every run of files, then the bucketed duplicate search over its hashes.
 
     Returns each file's summary, the keys of duplicate rows and their count per file index.
     The hash buckets go from the stage tasks to the reductions without reaching the client,
     and are released on return.
     """
-    staged = runner.map(stage_file, tasks, runner.share(covariates), label="validate + stage")
-    has_ids = [t.source.spec == RECORDS for t in tasks]
+    staged = runner.map(stage_files, tasks, label="validate + stage")
+    has_ids = [t.sources[0].spec == RECORDS for t in tasks]
     summaries, parts = collect_staged(runner, staged, has_ids, n_buckets)
-    del staged  # each file's results are released once combined
+    del staged  # each run's results are released once combined
     drop_keys, dup_counts = find_duplicates(runner, stored, replaced, parts, n_buckets)
     return summaries, drop_keys, dup_counts
 
@@ -256,7 +264,7 @@ def reconcile(todo, summaries, dup_counts, results) -> tuple[list[dict], dict[st
             "path": str(s.path),
             "table": s.spec.table,
             "status": s.status,
-            "sha256": s.sha256,
+            "sha256": r["sha256"],
             "rows_in": r["rows_in"],
             "rows_stored": stored.get(str(s.path), 0),
             "rows_quarantined": sum(reasons.values()),

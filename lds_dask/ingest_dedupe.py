@@ -7,7 +7,7 @@ as ``test_id:unique``.
 
 1. each stage-1 task hashes its valid rows' test_ids and keeps (hash, key) pairs split
    into ``n_buckets`` buckets by ``hash % n_buckets`` (:func:`split_by_bucket`; key =
-   file_index * 2**32 + valid_pos). A few tasks combine them into runs of consecutive files
+   file_index * 2**32 + source_row). A few tasks combine them into runs of consecutive files
    (:func:`combine_staged`), so the task count does not grow with files x buckets. The
    stored test_ids (minus rows of replaced source files) are hashed by a few tasks the same
    way, without keys (:func:`hash_stored`);
@@ -41,8 +41,9 @@ BucketPart = tuple[np.ndarray, np.ndarray]
 
 
 def count_buckets(threads: int) -> int:
-    """Enough buckets for every worker thread to reduce a few, few enough to stay cheap."""
-    return min(32, max(4, 2 * threads))
+    """Enough buckets for every worker thread to reduce a few, each small enough that its
+    hash table stays cache-friendly (16 buckets of 7M hashes: ~2x faster than 4 of 28M)."""
+    return min(64, max(16, 4 * threads))
 
 
 def hash_ids(ids: pl.Series) -> np.ndarray:
@@ -50,25 +51,32 @@ def hash_ids(ids: pl.Series) -> np.ndarray:
     return ids.hash(seed=HASH_SEED).to_numpy()
 
 
-def split_by_bucket(hashes: np.ndarray, n_buckets: int, file_index: int = -1) -> list[BucketPart]:
-    """(hashes, keys) of each bucket ``hash % n_buckets``, in row order. A key is
-    ``file_index * 2**32 + valid_pos``; without a file index (stored rows) there are none."""
+def row_keys(staged: pl.DataFrame) -> np.ndarray:
+    """Each staged row's key: ``file_index * 2**32 + source_row`` (uint64)."""
+    key = pl.col("file_index").cast(pl.UInt64) * (1 << 32) + pl.col("source_row")
+    return staged.select(key)[:, 0].to_numpy()
+
+
+def split_by_bucket(
+    hashes: np.ndarray, n_buckets: int, keys: np.ndarray | None = None
+) -> list[BucketPart]:
+    """(hashes, keys) of each bucket ``hash % n_buckets``, in row order. Stored rows have no
+    keys (they are never dropped)."""
     bucket = (hashes % np.uint64(n_buckets)).astype(np.min_scalar_type(n_buckets - 1))
     order = np.argsort(bucket, kind="stable")  # radix sort on a small integer type
     bounds = np.cumsum(np.bincount(bucket, minlength=n_buckets))[:-1]
-    if file_index < 0:
+    if keys is None:
         return [(h, NO_KEYS) for h in np.split(hashes[order], bounds)]
-    keys = (np.uint64(file_index) << np.uint64(32)) | order.astype(np.uint64)
-    return list(zip(np.split(hashes[order], bounds), np.split(keys, bounds), strict=True))
+    return list(zip(np.split(hashes[order], bounds), np.split(keys[order], bounds), strict=True))
 
 
 def combine_staged(staged: list[dict]) -> dict:
-    """Summaries of a run of consecutive files, and their bucket parts concatenated in
-    file order: one part per bucket for the run, so the reductions need few tasks."""
+    """Summaries of a run of consecutive stage results, and their bucket parts concatenated
+    in file order: one part per bucket for the run, so the reductions need few tasks."""
     parts = [s["buckets"] for s in staged if s["buckets"] is not None]
     n_buckets = len(parts[0]) if parts else 0
     return {
-        "summaries": [s["summary"] for s in staged],
+        "summaries": [summary for s in staged for summary in s["summaries"]],
         "buckets": [
             (
                 np.concatenate([p[b][0] for p in parts]),

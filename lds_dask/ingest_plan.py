@@ -1,9 +1,9 @@
 """Planning an ingest run: the input files, their tables and status, and the LA bundles.
 
 Every input file gets an index: its position when the files are sorted by path (records
-first, then survey). The index orders duplicate test_ids (an earlier file's copy is kept)
-and names staged files; LAs are grouped into bundles of roughly equal population, one
-stage-2 task per bundle.
+first, then survey). The index orders duplicate test_ids (an earlier file's copy is kept).
+Consecutive files are grouped into runs, one stage-1 task per run; LAs are grouped into
+bundles of roughly equal population, one stage-2 task per bundle.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import polars as pl
 
 from lds_dask import refdata
 from lds_dask.io import file_sha256, list_input_files
-from lds_dask.schemas import SchemaError, TableSchema, check_columns, load_schema
+from lds_dask.schemas import SchemaError, TableSchema, check_columns, load_schema, refdata_codes
 from lds_dask.tasks import TaskRunner
 
 
@@ -42,7 +42,7 @@ class Source:
     path: Path
     index: int
     spec: TableSpec
-    sha256: str
+    sha256: str | None  # None until the stage task hashes a new file
     status: str  # new | changed | unchanged
     quarantine_name: str
 
@@ -73,13 +73,16 @@ def check_file_columns(path: Path, schema: TableSchema) -> None:
 
 
 def classify_sources(inputs, manifest: dict, runner: TaskRunner) -> list[Source]:
-    """Hash every file (in parallel) and mark it new, changed or unchanged."""
+    """Mark every file new, changed or unchanged. Only files the store has seen are hashed
+    here (in parallel); a new file is hashed by the stage task that reads it."""
     paths = [p for p, _ in inputs]
-    hashes = runner.gather(runner.map(file_sha256, paths, label="hash inputs"))
+    seen = [p for p in paths if str(p) in manifest["files"]]
+    hashed = runner.gather(runner.map(file_sha256, seen, label="hash inputs"))
+    hashes = dict(zip(seen, hashed, strict=True))
     sources, stems = [], set()
     root = Path(os.path.commonpath([p.parent for p in paths]))
-    for index, ((path, spec), sha) in enumerate(zip(inputs, hashes, strict=True)):
-        entry = manifest["files"].get(str(path))
+    for index, (path, spec) in enumerate(inputs):
+        entry, sha = manifest["files"].get(str(path)), hashes.get(path)
         status = "new" if entry is None else "unchanged" if entry["sha256"] == sha else "changed"
         name = "__".join(path.relative_to(root).with_suffix("").parts)
         name = name if name not in stems else f"{name}-{index}"
@@ -103,9 +106,35 @@ def assign_bundles(n_bundles: int) -> dict[str, int]:
     return out
 
 
+def estimated_bytes(path: Path) -> int:
+    """Rough in-memory size of a file's rows (parquet is compressed, CSV is text)."""
+    return path.stat().st_size * (2 if path.suffix == ".csv" else 5)
+
+
 def count_bundles(todo: list[Source], bundle_bytes: int, min_bundles: int, threads: int) -> int:
     """Enough LA bundles that each holds about ``bundle_bytes`` of rows in memory, rounded
     up to a multiple of the worker threads so the last round of tasks keeps all busy."""
-    est = sum(s.path.stat().st_size * (2 if s.path.suffix == ".csv" else 5) for s in todo)
+    est = sum(estimated_bytes(s.path) for s in todo)
     wanted = max(min_bundles, math.ceil(est / bundle_bytes))
     return min(len(refdata.la_codes()), math.ceil(wanted / threads) * threads)
+
+
+def bundle_lookup(bundle_of: dict[str, int]) -> pl.Series:
+    """The bundle of each LA code (a gather table for coded rows)."""
+    return pl.Series([bundle_of[code] for code in refdata_codes("la").values], dtype=pl.UInt32)
+
+
+def group_sources(todo: list[Source], target_bytes: int, threads: int) -> list[tuple[Source, ...]]:
+    """Runs of consecutive files of one table, each about ``target_bytes`` of rows (smaller
+    when that leaves a worker thread idle): one stage-1 task per run."""
+    total = sum(estimated_bytes(s.path) for s in todo)
+    target = min(target_bytes, math.ceil(total / threads))
+    runs: list[list[Source]] = []
+    size = 0
+    for s in todo:
+        if not runs or runs[-1][0].spec != s.spec or size >= target:
+            runs.append([])
+            size = 0
+        runs[-1].append(s)
+        size += estimated_bytes(s.path)
+    return [tuple(run) for run in runs]

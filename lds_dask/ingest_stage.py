@@ -1,9 +1,11 @@
-"""Ingest stage 1, one task per input file: validate, quarantine, link, stage by LA bundle.
+"""Ingest stage 1, one task per run of consecutive input files: validate, quarantine, stage.
 
-The valid rows are written to staging, one uncompressed Arrow IPC file per LA bundle:
-staging is written once and read once, where parquet encoding cost ~3x more. Each staged
-row keeps its ``file_index`` and ``valid_pos`` (position among the file's valid rows), the
-key by which stage 2 drops cross-file duplicates (see :mod:`lds_dask.ingest_dedupe`).
+Each file is read and validated; its rejected rows go to quarantine. The valid rows of the
+whole run are staged by LA bundle, one uncompressed Arrow IPC file per bundle, in coded
+form: categorical fields as their integer codes (:class:`~lds_dask.schemas.CodeTable`),
+about 80 bytes a test record, written once and read once by stage 2. Each staged row keeps
+``file_index`` and ``source_row``, the key by which stage 2 drops cross-file duplicates
+(see :mod:`lds_dask.ingest_dedupe`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from lds_dask.ingest_dedupe import hash_ids, split_by_bucket
-from lds_dask.ingest_plan import RECORDS, Source, TableSpec
-from lds_dask.io import read_table_file
-from lds_dask.link import derive_columns
-from lds_dask.schemas import Field, load_schema, validate_frame
+from lds_dask.ingest_dedupe import hash_ids, row_keys, split_by_bucket
+from lds_dask.ingest_plan import Source, TableSpec
+from lds_dask.io import file_sha256, read_table_file
+from lds_dask.schemas import Field, code_table, load_schema
+from lds_dask.validation import ValidationResult, validate_frame
 
 SOURCE_ROW = Field(
     "source_row",
@@ -32,70 +34,72 @@ SOURCE_ROW = Field(
 
 @dataclass(frozen=True)
 class StageTask:
-    """Inputs of :func:`stage_file` (the covariates come separately, shared by all tasks)."""
+    """Inputs of :func:`stage_files`: consecutive files of one table, numbered ``group``."""
 
-    source: Source
+    sources: tuple[Source, ...]
+    group: int
     run_dir: Path
     quarantine_dir: Path
-    bundle_of: dict
+    bundles: pl.Series  # the LA bundle of each LA code (UInt32, by code)
     today: dt.date | None
     n_buckets: int
 
 
-def stage_file(task: StageTask, covariates: pl.DataFrame) -> dict:
-    """Validate one file, quarantine its rejects, stage its valid rows by LA bundle.
+def stage_files(task: StageTask) -> dict:
+    """Validate each file, quarantine its rejects, stage the valid rows by LA bundle.
 
-    Returns ``summary`` (counts, reasons, LAs: small, for the client) and ``buckets``
-    (its test_id hashes by bucket, for the dedupe reductions; None without a unique key).
+    Returns ``summaries`` (per file: counts, reasons, LAs; small, for the client) and
+    ``buckets`` (the test_id hashes by bucket, for the dedupe reductions; None for a table
+    without a unique key).
     """
-    src = task.source
-    result = validate_file(src, task.today)
-    write_quarantine(
-        result.rejected.with_columns(pl.col("source_row").cast(pl.Int64)),
-        task.quarantine_dir / f"{src.quarantine_name}.parquet",
-        src.path,
-    )
-    valid = derive_columns(
-        result.valid, src.spec.date_col, covariates if src.spec == RECORDS else None
-    ).with_columns(
-        file_index=pl.lit(src.index, pl.Int32),
-        valid_pos=pl.int_range(pl.len(), dtype=pl.UInt32),
-    )
-    write_staged(valid, task)
-    unique = src.spec.unique_col
+    frames, summaries = [], []
+    for src in task.sources:
+        result = validate_file(src, task.today)
+        write_quarantine(
+            result.rejected, task.quarantine_dir / f"{src.quarantine_name}.parquet", src.path
+        )
+        valid = result.valid.with_columns(
+            file_index=pl.lit(src.index, pl.UInt32), source_row=pl.col("source_row").cast(pl.UInt32)
+        )
+        summaries.append(summarise(src, result, valid))
+        frames.append(valid)
+    staged = pl.concat(frames)
+    write_staged(staged, task)
+    unique = task.sources[0].spec.unique_col
+    buckets = None
+    if unique:
+        buckets = split_by_bucket(hash_ids(staged[unique]), task.n_buckets, row_keys(staged))
+    return {"summaries": summaries, "buckets": buckets}
+
+
+def summarise(src: Source, result: ValidationResult, valid: pl.DataFrame) -> dict:
+    """One file's sha256, counts, reasons and the LAs its valid rows hold (never a value)."""
+    la = code_table(load_schema(src.spec.table).field("la_code"))
     return {
-        "summary": {
-            "index": src.index,
-            "rows_in": result.rows_in,
-            "valid": valid.height,
-            "reasons": dict(result.rejected["reason"].value_counts().iter_rows()),
-            "las": sorted(valid["la_code"].unique().to_list()),
-        },
-        "buckets": (
-            split_by_bucket(hash_ids(valid[unique]), task.n_buckets, src.index) if unique else None
-        ),
+        "index": src.index,
+        "sha256": src.sha256 or file_sha256(src.path),
+        "rows_in": result.rows_in,
+        "valid": valid.height,
+        "reasons": dict(result.rejected["reason"].value_counts().iter_rows()),
+        "las": sorted(la.values.gather(valid["la_code"].unique().drop_nulls()).to_list()),
     }
 
 
-def validate_file(src: Source, today: dt.date | None):
-    """Read and validate one file; every row carries its 1-based ``source_row``."""
+def validate_file(src: Source, today: dt.date | None) -> ValidationResult:
+    """Read and validate one file, coded; every row carries its 1-based ``source_row``."""
     schema = load_schema(src.spec.table)
     checked = dataclasses.replace(schema, fields=schema.fields + (SOURCE_ROW,))
     df = read_table_file(src.path, schema)
     df = df.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
-    return validate_frame(df, checked, today=today, source=str(src.path))
+    return validate_frame(df, checked, today=today, source=str(src.path), coded=True)
 
 
 def write_staged(valid: pl.DataFrame, task: StageTask) -> None:
     """One uncompressed Arrow IPC file per LA bundle holding any of the valid rows."""
-    bundles = pl.DataFrame(
-        {"la_code": list(task.bundle_of), "bundle": list(task.bundle_of.values())},
-        schema={"la_code": pl.String, "bundle": pl.Int32},
-    )  # a join: replace_strict with a large mapping is ~50x slower in polars 2.1
-    valid = valid.join(bundles, on="la_code", how="left", maintain_order="left")
-    src = task.source
-    for (bundle,), part in valid.partition_by("bundle", as_dict=True).items():
-        out = stage_path(task.run_dir, src.spec, bundle, src.index)
+    bundle = pl.lit(task.bundles).gather(pl.col("la_code")).alias("bundle")
+    spec = task.sources[0].spec
+    for (b,), part in valid.with_columns(bundle).partition_by("bundle", as_dict=True).items():
+        out = stage_path(task.run_dir, spec, b, task.group)
         out.parent.mkdir(parents=True, exist_ok=True)
         part.drop("bundle").write_ipc(out, compression="uncompressed")
 
@@ -105,9 +109,9 @@ def stage_dir(run_dir: Path, spec: TableSpec, bundle: int) -> Path:
     return run_dir / "stage" / spec.subdir / f"b{bundle:04d}"
 
 
-def stage_path(run_dir: Path, spec: TableSpec, bundle: int, index: int) -> Path:
-    """Staged rows of one input file in one LA bundle."""
-    return stage_dir(run_dir, spec, bundle) / f"f{index:06d}.arrow"
+def stage_path(run_dir: Path, spec: TableSpec, bundle: int, group: int) -> Path:
+    """Staged rows of one run of input files in one LA bundle (names sort in file order)."""
+    return stage_dir(run_dir, spec, bundle) / f"g{group:06d}.arrow"
 
 
 def write_quarantine(rejected: pl.DataFrame, path: Path, source: Path) -> None:
@@ -115,4 +119,6 @@ def write_quarantine(rejected: pl.DataFrame, path: Path, source: Path) -> None:
     if rejected.height == 0:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejected.with_columns(source_file=pl.lit(str(source))).sort("source_row").write_parquet(path)
+    rejected.with_columns(
+        pl.col("source_row").cast(pl.Int64), source_file=pl.lit(str(source))
+    ).sort("source_row").write_parquet(path)

@@ -12,7 +12,8 @@ import polars as pl
 
 from lds_dask import bands, refdata
 from lds_dask.io import read_table_file
-from lds_dask.schemas import SchemaError, load_schema, validate_frame
+from lds_dask.schemas import SchemaError, load_schema, refdata_codes
+from lds_dask.validation import validate_frame
 
 IMD_DECILES = [
     "imd_decile",
@@ -55,22 +56,35 @@ def read_ahah(path: Path) -> pl.DataFrame:
     return result.valid
 
 
-def derive_columns(
-    valid: pl.DataFrame, date_col: str, covariates: pl.DataFrame | None
-) -> pl.DataFrame:
-    """Add iso_week, ESP and LDS age bands and, given covariates, the LSOA deciles.
+def covariates_by_code(covariates: pl.DataFrame) -> pl.DataFrame:
+    """The covariate columns with one row per code of the LSOA code table, in code order, so
+    a record's deciles are a gather by its LSOA code (null for an LSOA without covariates)."""
+    codes = pl.DataFrame({"lsoa11_code": refdata_codes("lsoa").values})
+    table = codes.join(covariates, on="lsoa11_code", how="left", maintain_order="left")
+    return table.drop("lsoa11_code")
 
-    An unknown (null) LSOA keeps its LA and gets null deciles. Survey rows carry no LSOA,
-    so they are derived without covariates.
+
+def derive_columns(
+    coded: pl.DataFrame, date_col: str, covariates: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Add iso_week, the ESP and LDS age band codes and, given covariates (one row per LSOA
+    code, :func:`covariates_by_code`), the LSOA's deciles and IMD/AHAH quintiles.
+
+    ``coded`` holds validated rows with categorical fields as codes. The band codes index
+    :data:`~lds_dask.bands.ESP_LABELS` and :data:`~lds_dask.bands.LDS_LABELS`; an unknown
+    age has band ``unknown``. An unknown (null) LSOA keeps its LA and gets null deciles.
+    Survey rows carry no LSOA, so they are derived without covariates.
     """
-    out = valid.with_columns(
+    age = pl.col("age").fill_null(bands.MAX_AGE + 1)
+    out = coded.with_columns(
         iso_week=bands.iso_week(date_col),
-        age_band_esp=bands.esp_band("age"),
-        age_band=bands.lds_band("age"),
+        age_band_esp=pl.lit(bands.band_codes("esp")).gather(age),
+        age_band=pl.lit(bands.band_codes("lds")).gather(age),
     )
     if covariates is None:
         return out
-    out = out.join(covariates, on="lsoa11_code", how="left", maintain_order="left")
+    lsoa = pl.col("lsoa11_code")
+    out = out.with_columns(pl.lit(covariates[c]).gather(lsoa).alias(c) for c in covariates.columns)
     return out.with_columns(
         imd_quintile=bands.quintile_from_decile("imd_decile"),
         ahah_quintile=bands.quintile_from_decile("ahah_decile"),

@@ -3,15 +3,12 @@
 A schema declares each field's name, dtype, nullability, constraints (regex, enum,
 min/max, date range, membership of the reference geography, uniqueness), description and
 unit. From it come the pyarrow and polars schemas handed to Dask, the generator's columns,
-the docs, and :func:`validate_frame`, the vectorised validator that splits a frame into
-valid rows and rejected rows with a reason code ``<field>:<rule>``.
-
-Reason codes never carry a value: a personal field is only ever named, never shown.
+the docs, the code tables of categorical fields, and the validator
+(:func:`lds_dask.validation.validate_frame`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -48,9 +45,8 @@ ARROW_TYPES = {
 CONSTRAINT_KINDS = frozenset({"regex", "enum", "min", "max", "in_refdata"})
 REFDATA_SETS = {
     "la": lambda: pl.Series(sorted(refdata.la_codes()), dtype=pl.String),
-    "lsoa": lambda: refdata.lsoas()["lsoa11_code"],
+    "lsoa": lambda: refdata.lsoas()["lsoa11_code"].sort(),
 }
-TRUE_STRINGS, FALSE_STRINGS = ("true", "t", "1", "yes", "y"), ("false", "f", "0", "no", "n")
 
 
 class SchemaError(ValueError):
@@ -150,23 +146,6 @@ def _parse_field(table: str, spec: dict) -> Field:
     )
 
 
-@dataclass(frozen=True)
-class ValidationResult:
-    """Valid rows (typed as the schema) and rejected rows (as read, plus ``reason``).
-
-    ``rule_counts`` counts rows failing each rule independently; a row failing several
-    rules is rejected once, under the first in schema order.
-    """
-
-    valid: pl.DataFrame
-    rejected: pl.DataFrame
-    rule_counts: dict[str, int]
-
-    @property
-    def rows_in(self) -> int:
-        return self.valid.height + self.rejected.height
-
-
 def check_columns(columns: list[str], schema: TableSchema, source: str = "frame") -> None:
     """Raise :class:`SchemaError` when required columns are missing."""
     missing = [c for c in schema.columns if c not in columns]
@@ -176,131 +155,53 @@ def check_columns(columns: list[str], schema: TableSchema, source: str = "frame"
         )
 
 
-def validate_frame(
-    df: pl.DataFrame,
-    table: str | TableSchema,
-    *,
-    today: dt.date | None = None,
-    source: str = "frame",
-) -> ValidationResult:
-    """Split ``df`` into schema-valid rows and rejected rows with a ``reason`` code.
+class CodeTable:
+    """The values of a categorical field, each coded by its row number in ``values``.
 
-    ``df`` may hold the schema's types (parquet) or strings (CSV read as text); strings are
-    parsed and an unparseable value is rejected as ``<field>:dtype``. Extra columns are
-    dropped from the valid rows. Uniqueness keeps the first occurrence.
+    Ingest stages and writes categorical fields as these small integer codes (UInt8 for
+    up to 256 values, UInt16 up to 65,536). Encoding is an ``Enum`` cast.
     """
-    schema = load_schema(table) if isinstance(table, str) else table
-    check_columns(df.columns, schema, source)
-    today = today or dt.date.today()
-    raw = df.select(schema.columns)
-    typed = raw.select(_cast(raw, f) for f in schema.fields)
-    rules = _rule_masks(raw, typed, schema, today)
-    typed_plus = _with_check_columns(typed, schema)
-    flags = typed_plus.select(**{code: mask.fill_null(False) for code, mask in rules})
-    counts = {code: n for code, n in zip(flags.columns, flags.sum().row(0), strict=True) if n}
-    reason = (
-        pl.coalesce([pl.when(pl.col(c)).then(pl.lit(c)) for c in flags.columns])
-        if flags.width
-        else pl.lit(None, pl.String)
-    )
-    bad = flags.select(reason.alias("reason"))["reason"]
-    is_bad = bad.is_not_null()
-    rejected = (
-        raw.filter(is_bad)
-        .with_columns(pl.all().cast(pl.String))
-        .with_columns(reason=bad.filter(is_bad))
-    )
-    return ValidationResult(typed.filter(~is_bad), rejected, counts)
 
+    def __init__(self, name: str, values: pl.Series):
+        self.name, self.values = name, values.rename(name)
+        self.enum = pl.Enum(values)
 
-def _cast(raw: pl.DataFrame, f: Field) -> pl.Expr:
-    col = pl.col(f.name)
-    if raw.schema[f.name] != pl.String:
-        return col.cast(f.polars_type, strict=False)
-    text = col.str.strip_chars()
-    if f.dtype == "string":  # an empty CSV cell is a null, as in every other dtype
-        return pl.when(text == "").then(None).otherwise(col).alias(f.name)
-    if f.dtype == "date":
-        return text.str.to_date("%Y-%m-%d", strict=False).alias(f.name)
-    if f.dtype == "bool":
-        low = text.str.to_lowercase()
-        return (
-            pl.when(low.is_in(TRUE_STRINGS))
-            .then(True)
-            .when(low.is_in(FALSE_STRINGS))
-            .then(False)
-            .otherwise(None)
-            .alias(f.name)
-        )
-    return text.cast(f.polars_type, strict=False)
+    def encode(self, strings: pl.Expr) -> pl.Expr:
+        """Codes of an expression of strings; null for null or unknown values."""
+        return strings.cast(pl.String).cast(self.enum, strict=False).to_physical()
 
+    def encode_series(self, strings: pl.Series) -> pl.Series:
+        return strings.cast(pl.String).cast(self.enum, strict=False).to_physical()
 
-def _rule_masks(
-    raw: pl.DataFrame, typed: pl.DataFrame, schema: TableSchema, today: dt.date
-) -> list[tuple[str, pl.Expr]]:
-    rules: list[tuple[str, pl.Expr]] = []
-    for f in schema.fields:
-        rules += _field_masks(raw, f, today)
-    for check in schema.checks:
-        rules.append(_check_mask(check))
-    return rules
-
-
-def _field_masks(raw: pl.DataFrame, f: Field, today: dt.date) -> list[tuple[str, pl.Expr]]:
-    col, c = pl.col(f.name), f.constraints
-    given = raw[f.name].is_not_null()
-    if raw.schema[f.name] == pl.String:  # an empty CSV cell is not a value
-        given &= raw[f.name] != ""
-    was_given = pl.lit(given)
-    masks = [(f"{f.name}:dtype", was_given & col.is_null())]
-    if not f.nullable:
-        masks.append((f"{f.name}:not_null", ~was_given))
-    if "regex" in c:
-        masks.append((f"{f.name}:regex", ~col.cast(pl.String).str.contains(c["regex"])))
-    if "enum" in c:
-        masks.append((f"{f.name}:enum", ~col.is_in(c["enum"])))
-    if "min" in c:
-        masks.append((f"{f.name}:min", col < _bound(c["min"], today)))
-    if "max" in c:
-        masks.append((f"{f.name}:max", col > _bound(c["max"], today)))
-    if "in_refdata" in c:
-        known = _refdata_set(c["in_refdata"])
-        masks.append((f"{f.name}:in_refdata", ~col.is_in(known.implode())))
-    if f.unique:
-        masks.append((f"{f.name}:unique", col.is_not_null() & ~col.is_first_distinct()))
-    return masks
-
-
-def _bound(value, today: dt.date):
-    return today if value == "today" else value
+    def decode(self, codes: pl.Expr) -> pl.Expr:
+        """The strings of an expression of codes (the inverse of :meth:`encode`)."""
+        return pl.lit(self.values).gather(codes)
 
 
 @cache
-def _refdata_set(name: str) -> pl.Series:
-    return REFDATA_SETS[name]()
+def _code_table(name: str, values: tuple[str, ...] | None = None) -> CodeTable:
+    return CodeTable(name, pl.Series(values) if values else REFDATA_SETS[name]())
 
 
-HOME_LA = "__lsoa_home_la"
+def refdata_codes(name: str) -> CodeTable:
+    """The code table of a refdata set (``la``, ``lsoa``)."""
+    return _code_table(name)
 
 
-def _with_check_columns(typed: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
-    """Add the helper columns cross-field checks read (a join is ~100x a replace here)."""
-    for check in schema.checks:
-        if check["rule"] == "lsoa_in_la":
-            lsoa, _ = check["fields"]
-            lookup = refdata.lsoas().select(
-                pl.col("lsoa11_code").alias(lsoa), pl.col("la_code").alias(HOME_LA)
-            )
-            typed = typed.join(lookup, on=lsoa, how="left", maintain_order="left")
-    return typed
+def code_table(f: Field) -> CodeTable | None:
+    """The code table of a categorical string field, or None for any other field.
 
-
-def _check_mask(check: dict) -> tuple[str, pl.Expr]:
-    if check["rule"] != "lsoa_in_la":
-        raise SchemaError(f"unknown check {check['rule']!r}")
-    lsoa, la = check["fields"]
-    home = pl.col(HOME_LA)
-    return f"{lsoa}:lsoa_in_la", home.is_not_null() & (home != pl.col(la))
+    A categorical field is a string with an ``enum`` (codes in declared order) or an
+    ``in_refdata`` constraint (the refdata codes, sorted).
+    """
+    if f.dtype != "string":
+        return None
+    if "in_refdata" in f.constraints:
+        return refdata_codes(f.constraints["in_refdata"])
+    if "enum" in f.constraints:
+        values = tuple(f.constraints["enum"])
+        return _code_table(f"enum:{','.join(values)}", values)
+    return None
 
 
 def render_schema_docs() -> str:

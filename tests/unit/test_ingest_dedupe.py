@@ -32,8 +32,8 @@ def client(request):
     return request.getfixturevalue("local_client") if request.param == "dask" else None
 
 
-def key(file_index: int, valid_pos: int) -> int:
-    return (file_index << 32) | valid_pos
+def key(file_index: int, source_row: int) -> int:
+    return (file_index << 32) | source_row
 
 
 def u64(values) -> np.ndarray:
@@ -42,13 +42,13 @@ def u64(values) -> np.ndarray:
 
 def test_split_by_bucket_keeps_row_order_and_keys():
     hashes = u64([10, 3, 7, 8, 5, 12, 1])
-    parts = split_by_bucket(hashes, 4, file_index=3)
+    parts = split_by_bucket(hashes, 4, u64([key(3, r) for r in range(1, 8)]))
     assert [h.tolist() for h, _ in parts] == [[8, 12], [5, 1], [10], [3, 7]]
     assert [k.tolist() for _, k in parts] == [
-        [key(3, 3), key(3, 5)],
         [key(3, 4), key(3, 6)],
-        [key(3, 0)],
-        [key(3, 1), key(3, 2)],
+        [key(3, 5), key(3, 7)],
+        [key(3, 1)],
+        [key(3, 2), key(3, 3)],
     ]
     stored = split_by_bucket(hashes, 4)
     assert all(len(k) == 0 for _, k in stored)
@@ -83,15 +83,20 @@ def test_find_duplicates_matches_a_global_first_distinct(tmp_path, client):
         )
         stored.append(path)
     staged = [
-        {"summary": f, "buckets": split_by_bucket(hash_ids(pl.Series(ids_)), n_buckets, f)}
+        {
+            "summaries": [f],
+            "buckets": split_by_bucket(
+                hash_ids(pl.Series(ids_)), n_buckets, u64([key(f, r) for r in range(500)])
+            ),
+        }
         for f, ids_ in enumerate(file_ids)
     ]
-    staged.insert(3, {"summary": "survey", "buckets": None})  # a file without test_ids
+    staged.insert(3, {"summaries": ["survey"], "buckets": None})  # a run without test_ids
     handles = runner.scatter(staged) if client is not None else staged
     has_ids = [s["buckets"] is not None for s in staged]
     summaries, parts = collect_staged(runner, handles, has_ids, n_groups=3)
     keys, counts = find_duplicates(runner, stored, ("replaced",), parts, n_buckets)
-    assert summaries == [s["summary"] for s in staged]
+    assert summaries == [s["summaries"][0] for s in staged]
     everything = pl.Series([*stored_ids, *(i for f in file_ids for i in f)])
     later = np.flatnonzero(~everything.is_first_distinct().to_numpy()[len(stored_ids) :])
     assert keys.tolist() == sorted(key(int(p) // 500, int(p) % 500) for p in later)
@@ -123,7 +128,9 @@ def test_duplicates_across_bundles_buckets_and_runs_keep_the_first_copy(tmp_path
     write(b, tmp_path / "in" / "b.parquet")
     write(c, tmp_path / "in" / "c.parquet")
     write(pl.concat([a, earlier.slice(7, 1)]), tmp_path / "in" / "a.parquet")
-    report = ingest([tmp_path / "in"], tmp_path / "s", client=client, progress=False)
+    report = ingest(
+        [tmp_path / "in"], tmp_path / "s", client=client, progress=False, max_reject_rate=1.0
+    )
 
     assert [f["reasons"] for f in report.files] == [
         {"test_id:unique": 1},  # a: a copy of a stored row

@@ -8,21 +8,30 @@ import numpy as np
 import polars as pl
 from test_ingest_fixtures import make_ahah, make_records, write
 
-from lds_dask import refdata
+from lds_dask import bands, refdata
 from lds_dask.ingest import RECORDS, assign_bundles, ingest
 from lds_dask.link import (
     IMD_DECILES,
     ahah_deciles,
     build_covariates,
+    covariates_by_code,
     derive_columns,
     population_frame,
 )
-from lds_dask.schemas import validate_frame
+from lds_dask.schemas import CodeTable, code_table, load_schema
+from lds_dask.validation import validate_frame
 
 
 def derived(df: pl.DataFrame, ahah=None) -> pl.DataFrame:
-    valid = validate_frame(df, "test_records").valid
-    return derive_columns(valid, RECORDS.date_col, build_covariates(ahah))
+    """Validated (coded) rows with the derived columns, decoded back to strings."""
+    valid = validate_frame(df, "test_records", coded=True).valid
+    out = derive_columns(valid, RECORDS.date_col, covariates_by_code(build_covariates(ahah)))
+    coded = {f.name: code_table(f) for f in load_schema("test_records").fields if code_table(f)}
+    coded |= {
+        "age_band_esp": CodeTable("esp", pl.Series(bands.ESP_LABELS)),
+        "age_band": CodeTable("lds", pl.Series(bands.LDS_LABELS)),
+    }
+    return out.with_columns(t.decode(pl.col(name)).alias(name) for name, t in coded.items())
 
 
 def test_week_and_age_bands():

@@ -8,11 +8,12 @@ import pytest
 from lds_dask import refdata
 from lds_dask.schemas import (
     SchemaError,
+    code_table,
     load_schema,
     render_schema_docs,
     table_names,
-    validate_frame,
 )
+from lds_dask.validation import validate_frame
 from tests.conftest import REPO_ROOT
 
 TODAY = dt.date(2026, 11, 24)
@@ -78,6 +79,9 @@ def test_a_good_record_passes_and_is_typed():
         ({"specimen_date": "2026-11-25"}, ["specimen_date:max"]),
         ({"specimen_date": "2020-13-45"}, ["specimen_date:dtype"]),
         ({"person_id": ""}, ["person_id:not_null"]),
+        ({"person_id": "   "}, ["person_id:dtype"]),  # spaces are not a missing value
+        ({"sex": " "}, ["sex:dtype"]),
+        ({"lsoa11_code": " "}, ["lsoa11_code:dtype"]),
         ({"is_symptomatic": "maybe"}, ["is_symptomatic:dtype"]),
         ({"is_symptomatic": ""}, []),
     ],
@@ -162,3 +166,20 @@ def test_committed_schema_docs_match_the_schemas():
     assert committed == render_schema_docs(), (
         "regenerate: python -m lds_dask.schemas > docs/schemas.md"
     )
+
+
+def test_a_hash_collision_never_rejects_a_row(monkeypatch):
+    """Uniqueness compares hashes first; rows whose hashes repeat are settled exactly."""
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([7] * self.len()))
+    rows = [good_record(test_id=f"T{i}") for i in range(5)] + [good_record(test_id="T2")]
+    assert reasons(*rows) == ["test_id:unique"]
+
+
+def test_coded_output_gives_each_categorical_field_its_row_in_the_code_table():
+    frame = pl.DataFrame([good_record()], schema=dict.fromkeys(good_record(), pl.String))
+    valid = validate_frame(frame, "test_records", today=TODAY, coded=True).valid
+    for f in load_schema("test_records").fields:
+        table = code_table(f)
+        if table is not None:
+            assert table.values[valid[f.name][0]] == good_record()[f.name], f.name
+    assert valid["person_id"].to_list() == ["P1"]  # other fields stay as they are
