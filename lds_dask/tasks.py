@@ -82,11 +82,24 @@ class TaskRunner:
             return items
         return self._track(self.client.scatter(items, hash=False))
 
-    def gather(self, handles: list) -> list:
-        """The results behind the handles, in order; cancels outstanding work on failure."""
+    def gather(self, handles: list, each: Callable[[int], Any] | None = None) -> list:
+        """The results behind the handles, in order; cancels outstanding work on failure.
+
+        ``each(i)`` is called as soon as handle ``i`` is done (in completion order), so the
+        caller can release what that task read while the others run.
+        """
         if self.client is None:
+            for i in range(len(handles) if each else 0):
+                each(i)
             return handles
         with self._cancel_on_error():
+            if each is not None:
+                from distributed import as_completed
+
+                index = {f.key: i for i, f in enumerate(handles)}
+                for future in as_completed(handles):
+                    future.result()  # a task's error, raised now
+                    each(index[future.key])
             return self.client.gather(handles)
 
     def cancel(self) -> None:

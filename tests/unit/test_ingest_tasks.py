@@ -32,3 +32,12 @@ def test_in_process_runner_calls_in_order_and_splits_parts():
     assert runner.gather(handles) == [[10, 11], [20, 21], [30, 31]]
     assert runner.split(handles, 2) == [[10, 20, 30], [11, 21, 31]]
     assert runner.pick(handles, 1) == [11, 21, 31]
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_gather_calls_each_once_per_task(local_client, dask):
+    runner = TaskRunner(local_client if dask else None)
+    seen: list[int] = []
+    handles = runner.map(time.sleep, [0.3, 0.0, 0.1])
+    assert runner.gather(handles, each=seen.append) == [None] * 3
+    assert sorted(seen) == [0, 1, 2]
