@@ -7,9 +7,10 @@ sorted by date, with the linked columns derived (:func:`lds_dask.link.derive_col
 
 The file is written from the codes: each categorical column becomes a parquet dictionary
 page holding only the values the file uses, so no string is hashed on the way out, and the
-file carries no Arrow schema, so every reader sees plain strings. Column statistics are
-kept for the date only (min/max of every column cost about a quarter of the write); zstd
-level 1, as the benchmark baselines.
+file carries no Arrow schema, so every reader sees plain strings. Columns the schema
+declares non-nullable are written REQUIRED. Column statistics are kept for the date only
+(min/max of every column cost about a quarter of the write); zstd level 1, as the
+benchmark baselines.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lds_dask.link import derive_columns
 from lds_dask.schemas import code_table, load_schema, refdata_codes
 
 STAGING_ONLY = ("la_code", "source_row")
+ALWAYS_SET = ("iso_week", "age_band_esp", "age_band", "source_file")  # derived, never null
 
 
 @dataclass(frozen=True)
@@ -143,22 +145,27 @@ def encode_stored(
 
 def write_partition(frame: pl.DataFrame, spec: TableSpec, sources: pl.Series, out: Path) -> None:
     """Write one coded, derived partition as parquet (see the module docstring)."""
+    schema = load_schema(spec.table)
     values = code_values(spec.table) | {"source_file": sources.to_arrow()}
-    table = frame.rename({"file_index": "source_file"}).to_arrow()
-    for name in values.keys() & set(table.column_names):
-        i = table.column_names.index(name)
-        table = table.set_column(i, name, dictionary_array(table[name], values[name]))
-    plain = [
-        f.name
-        for f in load_schema(spec.table).fields
-        if f.dtype in ("string", "bool", "float64") and f.name not in values
+    frame = frame.rename({"file_index": "source_file"})
+    columns = [c for c in frame.columns if c != "source_file"] + ["source_file"]
+    arrays = [
+        dictionary_array(frame[c].to_arrow(), values[c]) if c in values else frame[c].to_arrow()
+        for c in columns
     ]
+    # REQUIRED columns need no definition levels: ~9% faster to write than all OPTIONAL
+    required = {f.name for f in schema.fields if not f.nullable} | set(ALWAYS_SET)
+    fields = [
+        pa.field(c, a.type, nullable=c not in required)
+        for c, a in zip(columns, arrays, strict=True)
+    ]
+    plain = [f.name for f in schema.fields if f.dtype in ("string", "bool", "float64")]
     pq.write_table(
-        table,
+        pa.Table.from_arrays(arrays, schema=pa.schema(fields)),
         out,
         compression="zstd",
         compression_level=1,
-        use_dictionary=[c for c in table.column_names if c not in plain],
+        use_dictionary=[c for c in columns if c not in plain or c in values],
         write_statistics=[spec.date_col],
         store_schema=False,
     )
@@ -175,10 +182,9 @@ def code_values(table: str) -> dict[str, pa.Array]:
     }
 
 
-def dictionary_array(codes: pa.ChunkedArray, values: pa.Array) -> pa.DictionaryArray:
+def dictionary_array(codes: pa.Array, values: pa.Array) -> pa.DictionaryArray:
     """``values[codes]`` as a dictionary array. A long table (LSOAs, source files) is cut
     to the values used, so a file's dictionary page holds only those."""
-    codes = codes.combine_chunks()
     if len(values) <= 256 and not values.null_count:
         return pa.DictionaryArray.from_arrays(codes, values)
     index, null = np.asarray(codes.fill_null(0)), np.asarray(codes.is_null())

@@ -53,6 +53,12 @@ def test_partition_files_have_plain_types_and_small_dictionaries(tmp_path):
     lsoas = pq.read_table(part, read_dictionary=["lsoa11_code"])["lsoa11_code"].chunk(0)
     used = records.filter(pl.col("la_code") == LA)["lsoa11_code"].drop_nulls().n_unique()
     assert len(lsoas.dictionary) == used  # only this LA's LSOAs, not all 32,844
+    levels = {
+        meta.schema.column(i).name: meta.schema.column(i).max_definition_level
+        for i in range(meta.num_columns)
+    }
+    assert levels["test_id"] == levels["age_band"] == 0  # non-nullable: REQUIRED
+    assert levels["lsoa11_code"] == levels["imd_decile"] == 1  # nullable: OPTIONAL
     date = meta.schema.names.index("specimen_date")
     stats = meta.row_group(0).column(date).statistics
     assert stats.has_min_max and str(stats.min) == str(frame["specimen_date"].min())
