@@ -98,36 +98,65 @@ def validate_frame(
 
 
 def prepare(raw: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
-    """The typed columns plus the helper columns the rules read (given, code, first copy)."""
-    cols: list[pl.Series] = []
-    for f in schema.fields:
-        s, table = raw[f.name], code_table(f)
-        code = None if table is None else table.encode_series(s).alias(CODE + f.name)
-        # a known code is never empty nor blank: skip those checks when every value is one
-        known = code is not None and not (code.is_null() & s.is_not_null()).any()
-        given = s.is_not_null() if known or s.dtype != pl.String else s.is_not_null() & (s != "")
-        typed = s if known else typed_series(s, f.dtype)
-        cols += [typed.alias(f.name), given.fill_null(False).alias(GIVEN + f.name)]
-        cols += [code] if code is not None else []
-        cols += [first_copies(typed).alias(FIRST + f.name)] if f.unique else []
-    work = pl.DataFrame(cols)
+    """The typed columns plus the helper columns the rules read (given, code, first copy).
+
+    Each step is one ``select`` over all fields: a handful of polars calls per frame, not
+    several per field (each call costs ~0.1 ms, which adds up over a thousand files).
+    """
+    tables = {f.name: code_table(f) for f in schema.fields if code_table(f) is not None}
+    codes = raw.select(t.encode(pl.col(name)).alias(CODE + name) for name, t in tables.items())
+    known = all_known(raw, codes, list(tables))
+    typed = raw.select(
+        expr
+        for f in schema.fields
+        for expr in typed_and_given(pl.col(f.name), raw.schema[f.name], f.dtype, f.name in known)
+    )
+    work = pl.concat([typed, codes], how="horizontal")
+    work = work.with_columns(
+        first_copies(work[f.name]).alias(FIRST + f.name) for f in schema.fields if f.unique
+    )
     return work.with_columns(check_helper(check, schema) for check in schema.checks)
 
 
-def typed_series(s: pl.Series, dtype: str) -> pl.Series:
-    """``s`` as the schema type; unparseable and blank values become null."""
-    if s.dtype != pl.String:
-        return s.cast(POLARS_TYPES[dtype], strict=False)
+def all_known(raw: pl.DataFrame, codes: pl.DataFrame, names: list[str]) -> set[str]:
+    """The categorical fields whose every value is a known code. Such a value is never
+    empty nor blank, so those fields skip the blank checks."""
+    if not names:
+        return set()
+    unknown = pl.concat([raw.select(names), codes], how="horizontal").select(
+        (pl.col(CODE + name).is_null() & pl.col(name).is_not_null()).any().alias(name)
+        for name in names
+    )
+    return {name for name, flag in unknown.row(0, named=True).items() if not flag}
+
+
+def typed_and_given(col: pl.Expr, raw: pl.DataType, dtype: str, known: bool) -> list[pl.Expr]:
+    """The value as the schema type (unparseable and blank: null) and whether one was given
+    (not null, and for text not empty)."""
+    name = col.meta.output_name()
+    given = col.is_not_null() if known or raw != pl.String else col.is_not_null() & (col != "")
+    return [
+        typed_value(col, raw, dtype, known).alias(name),
+        given.fill_null(False).alias(GIVEN + name),
+    ]
+
+
+def typed_value(col: pl.Expr, raw: pl.DataType, dtype: str, known: bool) -> pl.Expr:
+    """The value as the schema type; parsed from text, where blank or unparseable is null."""
+    if known:
+        return col
+    if raw != pl.String:
+        return col.cast(POLARS_TYPES[dtype], strict=False)
     if dtype == "string":
-        blank = s.str.strip_chars() == ""
-        return pl.select(pl.when(blank).then(None).otherwise(s))[:, 0] if blank.any() else s
-    text = s.str.strip_chars()
+        return pl.when(col.str.strip_chars() == "").then(None).otherwise(col)
+    text = col.str.strip_chars()
     if dtype == "date":
         return text.str.to_date("%Y-%m-%d", strict=False)
     if dtype == "bool":
         low = text.str.to_lowercase()
-        flag = pl.when(low.is_in(TRUE_STRINGS)).then(True).when(low.is_in(FALSE_STRINGS))
-        return pl.select(flag.then(False).alias(s.name))[:, 0]
+        return (
+            pl.when(low.is_in(TRUE_STRINGS)).then(True).when(low.is_in(FALSE_STRINGS)).then(False)
+        )
     return text.cast(POLARS_TYPES[dtype], strict=False)
 
 
