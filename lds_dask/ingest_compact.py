@@ -136,7 +136,7 @@ def encode_stored(
     kept = kept.join(index.drop_nulls(), on="source_file", how="left", maintain_order="left")
     schema = load_schema(spec.table)
     fields = [
-        code_table(f).encode(pl.col(f.name)) if code_table(f) else pl.col(f.name)
+        code_table(f).encode(f.name) if code_table(f) else pl.col(f.name)
         for f in schema.fields
         if f.name != "la_code"
     ]

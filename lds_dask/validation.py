@@ -104,7 +104,7 @@ def prepare(raw: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
     several per field (each call costs ~0.1 ms, which adds up over a thousand files).
     """
     tables = {f.name: code_table(f) for f in schema.fields if code_table(f) is not None}
-    codes = raw.select(t.encode(pl.col(name)).alias(CODE + name) for name, t in tables.items())
+    codes = raw.select(t.encode(name).alias(CODE + name) for name, t in tables.items())
     known = all_known(raw, codes, list(tables))
     typed = raw.select(
         expr
