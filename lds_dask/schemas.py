@@ -174,12 +174,13 @@ class CodeTable:
         form when an expression is built, and for the 32,844 LSOA codes that took ~10 ms,
         paid for every input file before this cache."""
         if column not in self._encoders:
-            self._encoders[column] = (
-                pl.col(column).cast(pl.String).cast(self.enum, strict=False).to_physical()
-            )
+            self._encoders[column] = self._codes(pl.col(column))
         return self._encoders[column]
 
     def encode_series(self, strings: pl.Series) -> pl.Series:
+        return self._codes(strings)
+
+    def _codes(self, strings: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
         return strings.cast(pl.String).cast(self.enum, strict=False).to_physical()
 
     def decode(self, codes: pl.Expr) -> pl.Expr:

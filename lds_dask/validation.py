@@ -109,7 +109,7 @@ def prepare(raw: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
     typed = raw.select(
         expr
         for f in schema.fields
-        for expr in typed_and_given(pl.col(f.name), raw.schema[f.name], f.dtype, f.name in known)
+        for expr in typed_and_given(f.name, raw.schema[f.name], f.dtype, f.name in known)
     )
     work = pl.concat([typed, codes], how="horizontal")
     work = work.with_columns(
@@ -130,10 +130,10 @@ def all_known(raw: pl.DataFrame, codes: pl.DataFrame, names: list[str]) -> set[s
     return {name for name, flag in unknown.row(0, named=True).items() if not flag}
 
 
-def typed_and_given(col: pl.Expr, raw: pl.DataType, dtype: str, known: bool) -> list[pl.Expr]:
+def typed_and_given(name: str, raw: pl.DataType, dtype: str, known: bool) -> list[pl.Expr]:
     """The value as the schema type (unparseable and blank: null) and whether one was given
     (not null, and for text not empty)."""
-    name = col.meta.output_name()
+    col = pl.col(name)
     given = col.is_not_null() if known or raw != pl.String else col.is_not_null() & (col != "")
     return [
         typed_value(col, raw, dtype, known).alias(name),
