@@ -30,7 +30,7 @@ BREAKDOWNS = ("age_band", "sex", "ethnicity", "imd_decile", "imd_quintile", "aha
 
 
 def run_cube(store: Path, out: Path, client) -> None:
-    from lds_dask.cube import build_cube
+    from lds_dask.cube.build import build_cube
 
     build_cube(store, out, client=client, progress=False)
 
@@ -78,7 +78,7 @@ def run_polars(store: Path) -> None:
 
 def time_profile(cube_path: Path, la_code: str = "E08000035") -> float:
     """Seconds to open the cube and load one LA's full profile from every area node."""
-    from lds_dask.cube import open_cube
+    from lds_dask.cube.build import open_cube
 
     start = time.perf_counter()
     cube = open_cube(cube_path)
@@ -98,7 +98,7 @@ def measure(label: str, fn, *args) -> dict:
 
 def run_all(store: Path, cube_path: Path, workers: int, repeat: int) -> list[dict]:
     """Every engine ``repeat`` times, interleaved; the fastest run of each."""
-    from lds_dask.cluster import get_client
+    from lds_dask.runtime.cluster import get_client
 
     start = time.perf_counter()
     with get_client(None, workers, quiet=True) as client:

@@ -36,8 +36,8 @@ def bench_server(cube_path: Path, n: int = 100) -> np.ndarray:
     """Milliseconds per LA switch inside the server process."""
     from bokeh.document import Document
 
-    from lds_dask.explore import Explorer
-    from lds_dask.view_data import load_cube_arrays, open_view
+    from lds_dask.outputs.explore import Explorer
+    from lds_dask.outputs.views.data import load_cube_arrays, open_view
 
     t0 = time.perf_counter()
     cube = load_cube_arrays(open_view(cube_path, safe=False))

@@ -29,8 +29,8 @@ def run_engine(engine: str, raw: Path, out: Path, workers: int) -> None:
     """Do one engine's partition write (called inside the child process)."""
     files = sorted(p for p in raw.rglob("*") if p.suffix in (".parquet", ".csv"))
     if engine == "lds_dask":
-        from lds_dask.cluster import get_client
-        from lds_dask.ingest import ingest
+        from lds_dask.ingest.run import ingest
+        from lds_dask.runtime.cluster import get_client
 
         with get_client(n_workers=workers, quiet=True) as client:
             ingest(files, out, client=client, progress=False, max_reject_rate=1.0)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.harness import PeakRss
-from lds_dask.cluster import get_client
+from lds_dask.runtime.cluster import get_client
 from synthetic_gen import generate
 
 

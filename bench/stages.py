@@ -50,7 +50,7 @@ COUNTS = (
     "survey_positive",
     "survey_responses",
 )
-THRESHOLD = 10  # lds_dask.disclosure.DEFAULT_THRESHOLD, the ONS SRS / ACRO minimum
+THRESHOLD = 10  # lds_dask.sdc.rules.DEFAULT_THRESHOLD, the ONS SRS / ACRO minimum
 
 
 def paths(work: Path) -> dict[str, Path]:
@@ -84,7 +84,7 @@ def run_synth(engine: str, work: Path, workers: int, scale: float, weeks: int, s
 def run_ingest(engine: str, work: Path, workers: int, **_):
     p = paths(work)
     if engine == "lds_dask":
-        from lds_dask.ingest import ingest
+        from lds_dask.ingest.run import ingest
 
         shutil.rmtree(p["store"], ignore_errors=True)
         with lds_client(workers) as client:
@@ -112,7 +112,7 @@ def run_ingest(engine: str, work: Path, workers: int, **_):
 def run_cube(engine: str, work: Path, workers: int, **_):
     p = paths(work)
     if engine == "lds_dask":
-        from lds_dask.cube import build_cube
+        from lds_dask.cube.build import build_cube
 
         shutil.rmtree(p["cube"], ignore_errors=True)
         with lds_client(workers) as client:
@@ -132,8 +132,8 @@ def run_cube(engine: str, work: Path, workers: int, **_):
 def run_export(engine: str, work: Path, workers: int, **_):
     p = paths(work)
     if engine == "lds_dask":
-        from lds_dask.disclosure import DisclosureRules
-        from lds_dask.export import export_cube
+        from lds_dask.outputs.export import export_cube
+        from lds_dask.sdc.rules import DisclosureRules
 
         shutil.rmtree(p["export"], ignore_errors=True)
         began = time.perf_counter()
@@ -149,7 +149,7 @@ RUNNERS = {"synth": run_synth, "ingest": run_ingest, "cube": run_cube, "export":
 
 
 def lds_client(workers: int):
-    from lds_dask.cluster import get_client
+    from lds_dask.runtime.cluster import get_client
 
     return get_client(n_workers=workers, quiet=True) if workers else nullcontext(None)
 
@@ -237,7 +237,7 @@ def flatten_cube(cube: Path, dest: Path) -> int:
     """Write every numeric cell of the cube as one long parquet (export baselines' input)."""
     import polars as pl
 
-    from lds_dask.cube import cube_to_frame, open_cube
+    from lds_dask.cube.build import cube_to_frame, open_cube
 
     tree = open_cube(cube)
     frames = [cube_to_frame(tree, node) for node in tree.children]

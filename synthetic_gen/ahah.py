@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from lds_dask import refdata
-from lds_dask.schemas import load_schema
+from lds_dask.contract import refdata
+from lds_dask.contract.schemas import load_schema
 from synthetic_gen.ids import rng_for
 
 IMD_CORRELATION = 0.5  # weight of the (standardised) deprivation signal in each domain

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lds_dask.bands import ETHNICITIES, LDS_BANDS
+from lds_dask.contract.bands import ETHNICITIES, LDS_BANDS
 from synthetic_gen.params import ModelParams
 from synthetic_gen.world import N_AGES, N_DECILES, World
 

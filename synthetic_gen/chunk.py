@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from lds_dask import refdata
-from lds_dask.bands import LDS_BANDS
+from lds_dask.contract import refdata
+from lds_dask.contract.bands import LDS_BANDS
 from synthetic_gen.cells import (
     age_sampler,
     build_cells,

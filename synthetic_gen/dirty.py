@@ -1,6 +1,6 @@
 """Dirty-data injection: extra rows, each a copy of a clean row with exactly one defect.
 
-Every kind is named by the reason code :func:`lds_dask.validation.validate_frame` gives it
+Every kind is named by the reason code :func:`lds_dask.contract.validation.validate_frame` gives it
 (first failing rule in schema order), so ingest can be held to quarantining exactly the
 counts in ``truth/dirty_counts.json``. Dirty rows go after the clean rows of the same file,
 so a duplicated ``test_id`` always follows its original.

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lds_dask import refdata
-from lds_dask.io import file_sha256
+from lds_dask.contract import refdata
+from lds_dask.runtime.hashing import file_sha256
 from synthetic_gen.ahah import write_ahah
 from synthetic_gen.chunk import ChunkTask, run_chunk
 from synthetic_gen.dirty import dirty_kinds

@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lds_dask.schemas import load_schema
+from lds_dask.contract.schemas import load_schema
 
 PARQUET_OPTIONS = {"write_statistics": False, "store_schema": False}
 

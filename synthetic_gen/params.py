@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-from lds_dask.bands import LDS_BANDS
+from lds_dask.contract.bands import LDS_BANDS
 
 AGE_OR = dict(zip(LDS_BANDS, (0.4, 0.9, 1.6, 1.3, 1.2, 1.1, 0.9, 0.6, 0.7, 1.0), strict=True))
 AGE_UPTAKE = dict(zip(LDS_BANDS, (0.5, 0.9, 1.1, 1.3, 1.3, 1.1, 0.9, 0.7, 0.9, 1.5), strict=True))

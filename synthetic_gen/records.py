@@ -12,8 +12,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from lds_dask.bands import ETHNICITIES
-from lds_dask.schemas import load_schema
+from lds_dask.contract.bands import ETHNICITIES
+from lds_dask.contract.schemas import load_schema
 from synthetic_gen.cells import Cells
 from synthetic_gen.ids import hex_array
 from synthetic_gen.output import codes, dates, labels, optional

@@ -13,8 +13,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from lds_dask.bands import ETHNICITIES, LDS_BANDS
-from lds_dask.schemas import load_schema
+from lds_dask.contract.bands import ETHNICITIES, LDS_BANDS
+from lds_dask.contract.schemas import load_schema
 from synthetic_gen.cells import Cells, eligible_band_pop
 from synthetic_gen.ids import hex_array, mix64
 from synthetic_gen.output import codes, dates, labels, optional

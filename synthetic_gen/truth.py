@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from lds_dask.bands import iso_week
+from lds_dask.contract.bands import iso_week
 
 COUNT_COLUMNS = (
     "tests",

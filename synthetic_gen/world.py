@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from lds_dask import refdata
-from lds_dask.bands import ETHNICITIES
+from lds_dask.contract import refdata
+from lds_dask.contract.bands import ETHNICITIES
 from synthetic_gen.ids import rng_for
 from synthetic_gen.params import ChunkingParams, ModelParams
 

@@ -3,7 +3,7 @@
 Plots, the explorer and the report pack are developed and tested against it, so they do
 not need a store or the real cube builder. Counts are random but plausible and seeded:
 LTLA counts are drawn, and UTLAs, regions and England are their exact sums. Derived
-measures (rates, positivity, CIs, DSR, SII, significance) come from ``lds_dask.stats``.
+measures (rates, positivity, CIs, DSR, SII, significance) come from ``lds_dask.cube.stats``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import numpy as np
 import polars as pl
 import xarray as xr
 
-from lds_dask import refdata, stats
-from lds_dask.bands import ETHNICITIES, LDS_BANDS, SEXES, UNKNOWN, esp_to_lds
-from lds_dask.cube_arrays import area_table
-from lds_dask.cube_measures import derive_rate_measures
+from lds_dask.contract import refdata
+from lds_dask.contract.bands import ETHNICITIES, LDS_BANDS, SEXES, UNKNOWN, esp_to_lds
+from lds_dask.cube import stats
+from lds_dask.cube.arrays import area_table
+from lds_dask.cube.measures import derive_rate_measures
 
 START_WEEK = "2020-10-05"  # 8 weeks from here span the tiers and the second lockdown
 COUNTS = ["tests", "positive_tests", "people_tested", "people_positive"]

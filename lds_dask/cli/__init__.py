@@ -10,7 +10,8 @@ import importlib
 
 import click
 
-from lds_dask import __version__, refdata
+from lds_dask import __version__
+from lds_dask.contract import refdata
 
 
 def cannot_write(exc: OSError, fallback) -> str:

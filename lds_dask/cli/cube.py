@@ -51,9 +51,9 @@ def command(
 ):
     """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store."""
     from lds_dask.cli import cannot_write
-    from lds_dask.cluster import get_client
-    from lds_dask.cube import CubeConfig, CubeError, build_cube
-    from lds_dask.cube_store import StoreError, check_store
+    from lds_dask.cube.build import CubeConfig, CubeError, build_cube
+    from lds_dask.runtime.cluster import get_client
+    from lds_dask.store.read import StoreError, check_store
 
     try:
         check_store(store)

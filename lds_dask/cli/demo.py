@@ -15,7 +15,7 @@ from rich.console import Console
 
 import lds_dask
 from lds_dask.cli.refresh import execute, load_spec_or_exit
-from lds_dask.refresh import LATEST_FILE, RefreshOptions
+from lds_dask.refresh.run import LATEST_FILE, RefreshOptions
 
 SPEC_NAME = "demo.toml"
 

@@ -29,7 +29,7 @@ def command(cube: Path, port: int, address: str, safe: bool):
     The view is kept in the URL (?la=E08000035&measure=...), so it can be shared. All JS
     and CSS come from this server; nothing is fetched from the internet.
     """
-    from lds_dask.explore import serve_explorer
+    from lds_dask.outputs.explore import serve_explorer
 
     serve_explorer(
         cube, port=port, address=address, safe=safe, show_url=lambda text, **kw: click.echo(text)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from lds_dask.disclosure import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureError, DisclosureRules
-from lds_dask.export import FORMATS, ExportError, export_cube
+from lds_dask.outputs.export import FORMATS, ExportError, export_cube
+from lds_dask.sdc.rules import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureError, DisclosureRules
 
 EXIT_BAD_INPUT = 2
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from lds_dask.cli import cannot_write
-from lds_dask.ingest import RejectRateError, RunReport, ingest
-from lds_dask.schemas import SchemaError
-from lds_dask.store import StoreError
+from lds_dask.contract.schemas import SchemaError
+from lds_dask.ingest.run import RejectRateError, RunReport, ingest
+from lds_dask.store.layout import StoreError
 
 EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
 
@@ -51,8 +51,8 @@ EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
 )
 def command(raw, store, survey, ahah, scheduler, workers, max_reject_rate):
     """Validate, quarantine and partition raw extracts into the LA-partitioned store."""
-    from lds_dask.cluster import get_client
-    from lds_dask.ingest import plan_inputs
+    from lds_dask.ingest.run import plan_inputs
+    from lds_dask.runtime.cluster import get_client
 
     console = Console()
     try:

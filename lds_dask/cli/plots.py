@@ -6,30 +6,9 @@ from pathlib import Path
 
 import click
 
+from lds_dask.outputs.plots.figures import PLOT_NODES, la_plots
+
 FORMATS = ("html", "png")
-
-
-def la_plots(cube, la: str, safe: bool = False) -> dict:
-    """Every plot for one LA, by file stem. The bivariate map is left out (with a note on
-    stderr) when the optional LSOA polygons are not installed or the LA has no LSOAs."""
-    from lds_dask import plots
-
-    out = {
-        "trend": plots.trend(cube, la, safe=safe),
-        "breakdown_age_band": plots.breakdown_trend(cube, la, "age_band", safe=safe),
-        "breakdown_ethnicity": plots.breakdown_trend(cube, la, "ethnicity", safe=safe),
-        "caterpillar": plots.caterpillar(cube, highlight=la, safe=safe),
-        "funnel": plots.funnel(cube, highlight=la, safe=safe),
-        "hexmap": plots.hexmap(cube, highlight=la, safe=safe),
-        "choropleth": plots.choropleth(cube, highlight=la, safe=safe),
-        "inequality": plots.inequality(cube, la, safe=safe),
-        "neighbours": plots.neighbours(cube, la, safe=safe),
-    }
-    try:
-        out["bivariate_map"] = plots.bivariate_map(cube, la, safe=safe)
-    except (ImportError, ValueError, KeyError) as exc:
-        click.echo(f"bivariate_map skipped: {exc}", err=True)
-    return out
 
 
 def _formats(text: str) -> list[str]:
@@ -40,18 +19,12 @@ def _formats(text: str) -> list[str]:
     return chosen
 
 
-# The nodes la_plots reads (/age_band, /ethnicity, /imd_decile for the LA's breakdowns and
-# inequality; /lsoa for the bivariate map). Each node's safe view depends only on nodes of
-# fewer dims (its margins), so this subset gives the same safe values as the whole cube.
-PLOT_NODES = ("total", "age_band", "ethnicity", "imd_decile", "inequality", "lsoa")
-
-
 def _open(cube_path: str, la: str, safe: bool):
     """Open the cube, check the LA (cheap: coordinates only), then read the nodes the plots
     use once (one LA's plots touch every area); --safe applies the default disclosure rules
     to them."""
-    from lds_dask import plots
-    from lds_dask.cube import load_nodes, open_cube
+    from lds_dask.cube.build import load_nodes, open_cube
+    from lds_dask.outputs.plots import figures as plots
 
     cube = open_cube(cube_path)
     try:
@@ -60,7 +33,7 @@ def _open(cube_path: str, la: str, safe: bool):
         raise click.BadParameter(str(exc.args[0]), param_hint="--la") from None
     cube = load_nodes(cube, PLOT_NODES)
     if safe:
-        from lds_dask.disclosure import DisclosureRules, safe_view
+        from lds_dask.sdc.rules import DisclosureRules, safe_view
 
         cube = safe_view(cube, DisclosureRules())
     return cube
@@ -88,7 +61,7 @@ def _open(cube_path: str, la: str, safe: bool):
 )
 def command(cube_path: str, la: str, out: str, formats: str, safe: bool):
     """Write every comparison plot for one LA (HTML and/or PNG) and print their paths."""
-    from lds_dask import plots
+    from lds_dask.outputs.plots import figures as plots
 
     chosen = _formats(formats)
     cube = _open(cube_path, la, safe)

@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from lds_dask.jobspec import JobSpec, JobSpecError, load_jobspec
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshError, RefreshOptions, run_refresh
+from lds_dask.refresh.jobspec import JobSpec, JobSpecError, load_jobspec
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshError, RefreshOptions, run_refresh
 
 EXIT_FAILED, EXIT_BAD_SPEC = 1, 2
 

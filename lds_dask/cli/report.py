@@ -40,7 +40,7 @@ def command(
     Pages share DIR/static (BokehJS copied from the installed package), so the pack works
     offline. Without --safe every page is marked NOT FOR RELEASE.
     """
-    from lds_dask.report import build_report
+    from lds_dask.outputs.report import build_report
 
     start = time.perf_counter()
     try:

@@ -60,7 +60,7 @@ def command(
     quiet: bool,
 ):
     """Generate synthetic national Test and Trace extracts with a planted truth."""
-    from lds_dask.cluster import get_client
+    from lds_dask.runtime.cluster import get_client
     from synthetic_gen import GenerateOptions, generate
 
     try:

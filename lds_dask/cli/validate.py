@@ -10,9 +10,9 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from lds_dask.io import list_input_files, read_table_file
-from lds_dask.schemas import SchemaError, load_schema, table_names
-from lds_dask.validation import validate_frame
+from lds_dask.contract.io import list_input_files, read_table_file
+from lds_dask.contract.schemas import SchemaError, load_schema, table_names
+from lds_dask.contract.validation import validate_frame
 
 EXIT_INVALID_ROWS, EXIT_BAD_INPUT = 1, 2
 

@@ -105,7 +105,7 @@ def new_page(browser):
 
 def start_explorer(cube: Path, *extra: str, timeout: float = 60.0):
     """Run `lds-dask explore` on a free port; return (process, URL) once it prints its URL."""
-    from lds_dask.explore import find_free_port
+    from lds_dask.outputs.explore import find_free_port
 
     port = find_free_port()
     cmd = [sys.executable, "-m", "lds_dask", "explore", str(cube), "--port", str(port), *extra]

@@ -3,7 +3,7 @@ the export pausing forever after its first table file is written, having touched
 
 The killed-mid-export test SIGKILLs this process while it waits, so the kill lands in the
 middle of a real export: some files written into the export's temp folder, nothing
-published. (It hooks ``lds_dask.export._write_frame``, the export's one table writer.)
+published. (It hooks ``lds_dask.outputs.export._write_frame``, the export's one table writer.)
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from lds_dask import export
 from lds_dask.cli import main
+from lds_dask.outputs import export
 
 
 def _pause_after(real):
@@ -27,6 +27,8 @@ def _pause_after(real):
 
 
 if __name__ == "__main__":
-    assert hasattr(export, "_write_frame"), "lds_dask.export._write_frame is gone: update me"
+    assert hasattr(export, "_write_frame"), (
+        "lds_dask.outputs.export._write_frame is gone: update me"
+    )
     export._write_frame = _pause_after(export._write_frame)
     main(sys.argv[2:])

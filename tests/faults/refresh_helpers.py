@@ -30,8 +30,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshOptions, hash_tree, run_refresh
+from lds_dask.refresh.jobspec import load_jobspec
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshOptions, hash_tree, run_refresh
 
 REPO = Path(__file__).resolve().parents[2]
 START = dt.date(2020, 10, 5)
@@ -125,10 +125,10 @@ def refresh(spec_path: Path, client=None, **options) -> dict:
 
 
 def shared_client(request):
-    """One LocalCluster (as the refresh makes it: ``lds_dask.cluster.get_client``) for
+    """One LocalCluster (as the refresh makes it: ``lds_dask.runtime.cluster.get_client``) for
     every in-process refresh of the session; closed when the session ends."""
     if "client" not in _CACHE:
-        from lds_dask.cluster import get_client
+        from lds_dask.runtime.cluster import get_client
 
         ctx = get_client(n_workers=N_WORKERS, quiet=True)
         _CACHE["client"] = ctx.__enter__()
@@ -177,7 +177,7 @@ def copy_completed_run(reference: Path, out: Path) -> Path:
 def cube_nodes(path: Path) -> dict[str, xr.Dataset]:
     """Every node of a cube, loaded; node attrs dropped (provenance: store hash and time),
     variable attrs (units, long names) kept."""
-    from lds_dask.cube import open_cube
+    from lds_dask.cube.build import open_cube
 
     tree = open_cube(path)
     out = {}

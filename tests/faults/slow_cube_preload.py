@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from lds_dask import cube_counts
+from lds_dask.cube import counts as cube_counts
 
 _real = cube_counts.count_bundle
 

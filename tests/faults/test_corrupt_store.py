@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from lds_dask.cli import main
-from lds_dask.refresh import hash_tree
-from lds_dask.store import StoreError, read_manifest, verify_store
+from lds_dask.refresh.run import hash_tree
+from lds_dask.store.layout import StoreError, read_manifest, verify_store
 from tests.faults.refresh_helpers import copy_completed_run, spec_text, write_spec
 
 

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 
-from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, hash_tree, read_state
+from lds_dask.refresh.jobspec import load_jobspec
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, hash_tree, read_state
 from tests.faults.refresh_helpers import (
     REPO,
     assert_same_export,

@@ -9,10 +9,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lds_dask import cube
 from lds_dask.cli import main
-from lds_dask.jobspec import load_jobspec
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, RefreshError, hash_tree, read_state
+from lds_dask.cube import build as cube
+from lds_dask.refresh.jobspec import load_jobspec
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshError, hash_tree, read_state
 from tests.faults.refresh_helpers import copy_completed_run, refresh, spec_text, write_spec
 
 

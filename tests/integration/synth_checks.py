@@ -6,9 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lds_dask.io import list_input_files, read_table_file
-from lds_dask.schemas import load_schema
-from lds_dask.validation import validate_frame
+from lds_dask.contract.io import list_input_files, read_table_file
+from lds_dask.contract.schemas import load_schema
+from lds_dask.contract.validation import validate_frame
 
 
 def read_all(out: Path, table: str) -> pl.DataFrame:

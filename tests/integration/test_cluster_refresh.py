@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from lds_dask.refresh import LATEST_FILE
+from lds_dask.refresh.run import LATEST_FILE
 from tests.faults.refresh_helpers import (
     REPO,
     REPORT_LAS,

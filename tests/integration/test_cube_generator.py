@@ -28,8 +28,8 @@ import pytest
 from scipy.special import gammaln
 
 import synthetic_gen
-from lds_dask.cube import CubeConfig, build_cube, open_cube
-from lds_dask.ingest import ingest
+from lds_dask.cube.build import CubeConfig, build_cube, open_cube
+from lds_dask.ingest.run import ingest
 
 Z95 = 1.959964
 COUNTS = ["tests", "positive_tests", "people_tested", "people_positive"]

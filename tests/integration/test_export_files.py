@@ -21,12 +21,12 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from lds_dask import export as export_mod
 from lds_dask.cli.export import command as export_command
-from lds_dask.cube import open_cube
-from lds_dask.cube_zarr import quiet_zarr
-from lds_dask.disclosure import STATUS_NAMES, DisclosureRules, safe_view
-from lds_dask.export import COLUMNS, export_cube
+from lds_dask.cube.build import open_cube
+from lds_dask.cube.write import quiet_zarr
+from lds_dask.outputs import export as export_mod
+from lds_dask.outputs.export import COLUMNS, export_cube
+from lds_dask.sdc.rules import STATUS_NAMES, DisclosureRules, safe_view
 
 CODES = ["E07000008", "E07000009", "E07000010", "E10000003", "E12000006", "E92000001"]
 KINDS = ["ltla", "ltla", "ltla", "utla", "region", "country"]

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 import synthetic_gen
 from lds_dask.cli.export import command as export_command
-from lds_dask.cube import build_cube
-from lds_dask.disclosure import COUNT_MEASURES
-from lds_dask.export import COLUMNS
-from lds_dask.ingest import ingest
+from lds_dask.cube.build import build_cube
+from lds_dask.ingest.run import ingest
+from lds_dask.outputs.export import COLUMNS
+from lds_dask.sdc.rules import COUNT_MEASURES
 
 
 def test_export_of_a_generator_cube_is_consistent_row_by_row(tmp_path):

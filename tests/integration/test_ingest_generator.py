@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 import synthetic_gen
-from lds_dask.ingest import ingest
-from lds_dask.store import verify_store
+from lds_dask.ingest.run import ingest
+from lds_dask.store.layout import verify_store
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

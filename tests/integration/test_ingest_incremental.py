@@ -16,9 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from test_ingest_fixtures import make_records, make_survey, write  # noqa: E402
 
-from lds_dask import store as st  # noqa: E402
-from lds_dask.ingest import ingest  # noqa: E402
-from lds_dask.store import StoreError, read_manifest, verify_store  # noqa: E402
+from lds_dask.ingest.run import ingest  # noqa: E402
+from lds_dask.store import layout as st  # noqa: E402
+from lds_dask.store.layout import StoreError, read_manifest, verify_store  # noqa: E402
 
 
 def snapshot(store: Path) -> dict[str, tuple]:
@@ -132,7 +132,7 @@ def test_a_commit_killed_halfway_is_rolled_forward(tmp_path, monkeypatch):
 
 KILL_SCRIPT = textwrap.dedent("""
     import sys
-    from lds_dask.ingest import ingest, IngestParams
+    from lds_dask.ingest.run import ingest, IngestParams
     ingest([sys.argv[1]], sys.argv[2], progress=False, params=IngestParams(min_bundles=40))
 """)
 
@@ -168,7 +168,7 @@ def test_killed_ingest_leaves_the_old_store_and_a_rerun_completes_it(tmp_path):
 
 
 def test_dask_cluster_run_equals_in_process_run(tmp_path):
-    from lds_dask.cluster import get_client
+    from lds_dask.runtime.cluster import get_client
 
     raw = tmp_path / "raw"
     for i in range(3):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lds_dask.io import file_sha256
-from lds_dask.refresh import LATEST_FILE, STATE_DIR, hash_tree
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, hash_tree
+from lds_dask.runtime.hashing import file_sha256
 from tests.faults.refresh_helpers import (
     PLOT_LAS,
     REPORT_LAS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lds_dask.cluster import get_client
+from lds_dask.runtime.cluster import get_client
 from synthetic_gen import generate
 
 KW = {"scale": 0.001, "seed": 5, "weeks": 3, "dirty_rate": 0.01, "progress": False}

@@ -12,9 +12,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from lds_dask import refdata
-from lds_dask.io import file_sha256
-from lds_dask.schemas import load_schema
+from lds_dask.contract import refdata
+from lds_dask.contract.schemas import load_schema
+from lds_dask.runtime.hashing import file_sha256
 from synthetic_gen import generate
 from synthetic_gen.truth import count_la_weeks
 

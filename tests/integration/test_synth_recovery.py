@@ -17,7 +17,7 @@ import pytest
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
-from lds_dask import refdata
+from lds_dask.contract import refdata
 from synthetic_gen import generate
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,9 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lds_dask import refdata, stats
-from lds_dask.cube import CubeConfig, build_cube, cube_to_frame, open_cube
-from lds_dask.cube_testing import record_frame, write_store
+from lds_dask.contract import refdata
+from lds_dask.cube import stats
+from lds_dask.cube.build import CubeConfig, build_cube, cube_to_frame, open_cube
+from lds_dask.store.handmade import record_frame, write_store
 
 HART, MIDD, LEEDS = "E06000001", "E06000002", "E08000035"
 NE, YH, ENG = "E12000001", "E12000003", "E92000001"
@@ -224,7 +225,7 @@ def test_rates_match_stats(cube):
 
 
 def test_dsr_matches_stats(cube):
-    from lds_dask.bands import ESP_BANDS
+    from lds_dask.contract.bands import ESP_BANDS
 
     ds = cube["total"].ds.sel(area=LEEDS, week=W1).compute()
     recs = spec_records().filter(pl.col("la_code") == LEEDS)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lds_dask.disclosure import (
+from lds_dask.sdc.rules import (
     STATUS_NAMES,
     DisclosureError,
     DisclosureRules,

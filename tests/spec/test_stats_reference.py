@@ -1,4 +1,4 @@
-"""lds_dask.stats against PHEindicatormethods' own test vectors (the oracle).
+"""lds_dask.cube.stats against PHEindicatormethods' own test vectors (the oracle).
 
 The CSVs in ``<repo>/../shared/validation/phe_indicator_methods`` are the sheets of the
 R package's ``tests/testthat/testdata_*.xlsx``. Which rows go with which call follows
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lds_dask import refdata, stats
+from lds_dask.contract import refdata
+from lds_dask.cube import stats
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "validation" / "phe_indicator_methods"

@@ -38,7 +38,7 @@ def test_help_lists_options():
 
 
 def test_output_under_a_file_is_one_line_exit_2(tmp_path):
-    from lds_dask.cube_testing import record_frame, write_store
+    from lds_dask.store.handmade import record_frame, write_store
 
     row = dict(test_id="t1", person_id="p1", specimen_date=dt.date(2020, 10, 5))
     write_store(tmp_path / "store", record_frame([row | {"result": "NEGATIVE", "la_code": HART}]))

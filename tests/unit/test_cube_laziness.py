@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import zarr.storage
 
-from lds_dask import cube_read
-from lds_dask.cube import build_cube, open_cube
-from lds_dask.cube_testing import record_frame, write_store
+from lds_dask.cube import read as cube_read
+from lds_dask.cube.build import build_cube, open_cube
+from lds_dask.store.handmade import record_frame, write_store
 
 HART = "E06000001"
 CITY = "E09000001"

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lds_dask.cube import CubeConfig, CubeError
-from lds_dask.cube_people import find_shared_hashes, resolve_owners
-from lds_dask.neighbours import nearest_neighbours, neighbours_array
+from lds_dask.cube.build import CubeConfig, CubeError
+from lds_dask.cube.neighbours import nearest_neighbours, neighbours_array
+from lds_dask.cube.people import find_shared_hashes, resolve_owners
 
 W = dt.date(2020, 10, 5)
 
@@ -63,7 +63,7 @@ def test_neighbours_deterministic_and_sensible():
 
 
 def test_reduce_bucket_flags_only_bundles_holding_shared_hashes():
-    from lds_dask.cube_people import reduce_bucket
+    from lds_dask.cube.people import reduce_bucket
 
     u = np.uint64
     parts = [

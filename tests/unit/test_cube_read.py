@@ -15,9 +15,9 @@ import pytest
 import xarray as xr
 import zarr
 
-from lds_dask.cube import AREA_COORDS, CubeError, build_cube, open_cube
-from lds_dask.cube_testing import record_frame, write_store
-from lds_dask.cube_zarr import quiet_zarr
+from lds_dask.cube.build import AREA_COORDS, CubeError, build_cube, open_cube
+from lds_dask.cube.write import quiet_zarr
+from lds_dask.store.handmade import record_frame, write_store
 from tests.cube_fixture import write_fake_cube
 
 ENCODING_KEYS = ("chunks", "preferred_chunks", "shards", "fill_value", "_FillValue", "units")

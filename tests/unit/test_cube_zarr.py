@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from lds_dask.cube_zarr import node_encoding, quiet_zarr, write_node
+from lds_dask.cube.write import node_encoding, quiet_zarr, write_node
 
 RNG = np.random.default_rng(20_201_005)
 
@@ -73,7 +73,7 @@ def test_zarr_reads_hand_written_shards_exactly(tmp_path):
 
 
 def test_unexpected_layout_falls_back_to_zarr(tmp_path, monkeypatch):
-    import lds_dask.cube_zarr as cz
+    import lds_dask.cube.write as cz
 
     monkeypatch.setattr(cz, "EXPECTED_INNER", [{"name": "not-this"}])
     ds = node(3)

@@ -3,7 +3,7 @@
 Cubes follow the contract in docs/architecture.md: real LA codes (LTLAs of one county plus
 a unitary LA, the county UTLA, the region and England), /total, /sex, /age_band and
 /age_band_sex with int64 counts that sum exactly across categories and up the hierarchy.
-The checks below re-derive every margin independently of lds_dask.disclosure.
+The checks below re-derive every margin independently of lds_dask.sdc.rules.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lds_dask import refdata
-from lds_dask.disclosure import DisclosureRules, is_suppressed, safe_view
+from lds_dask.contract import refdata
+from lds_dask.sdc.rules import DisclosureRules, is_suppressed, safe_view
 
 COUNTY = "E10000003"  # Cambridgeshire
 AGES, SEXES = ["0-4", "5-14", "unknown"], ["F", "M", "U"]

@@ -11,10 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube  # noqa: E402
 
-from lds_dask import refdata  # noqa: E402
-from lds_dask.explore import Explorer, ExplorerState  # noqa: E402
-from lds_dask.view_data import load_cube_arrays  # noqa: E402
-from lds_dask.view_figures import hex_axial  # noqa: E402
+from lds_dask.contract import refdata  # noqa: E402
+from lds_dask.outputs.explore import Explorer, ExplorerState  # noqa: E402
+from lds_dask.outputs.views.data import load_cube_arrays  # noqa: E402
+from lds_dask.outputs.views.figures import hex_axial  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import polars as pl
 import pytest
 from test_ingest_fixtures import make_records, write
 
-from lds_dask.ingest import assign_bundles, ingest
-from lds_dask.ingest_dedupe import (
+from lds_dask.ingest.dedupe import (
     NO_KEYS,
     collect_staged,
     count_buckets,
@@ -21,7 +20,8 @@ from lds_dask.ingest_dedupe import (
     hash_ids,
     split_by_bucket,
 )
-from lds_dask.tasks import TaskRunner
+from lds_dask.ingest.run import assign_bundles, ingest
+from lds_dask.runtime.tasks import TaskRunner
 
 HOME, AWAY = "E06000001", "E08000025"  # in different LA bundles (checked below)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lds_dask import refdata
-from lds_dask.validation import validate_frame
+from lds_dask.contract import refdata
+from lds_dask.contract.validation import validate_frame
 
 LAS = ("E06000001", "E08000025", "E09000033", "E07000178")  # Hartlepool, Birmingham, ...
 

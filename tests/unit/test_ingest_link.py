@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 from test_ingest_fixtures import make_ahah, make_records, write
 
-from lds_dask import bands, refdata
-from lds_dask.ingest import RECORDS, assign_bundles, ingest
-from lds_dask.link import (
+from lds_dask.contract import bands, refdata
+from lds_dask.contract.schemas import CodeTable, code_table, load_schema
+from lds_dask.contract.validation import validate_frame
+from lds_dask.ingest.link import (
     IMD_DECILES,
     ahah_deciles,
     build_covariates,
@@ -18,8 +19,7 @@ from lds_dask.link import (
     derive_columns,
     population_frame,
 )
-from lds_dask.schemas import CodeTable, code_table, load_schema
-from lds_dask.validation import validate_frame
+from lds_dask.ingest.run import RECORDS, assign_bundles, ingest
 
 
 def derived(df: pl.DataFrame, ahah=None) -> pl.DataFrame:

@@ -10,8 +10,8 @@ import polars as pl
 import pyarrow.parquet as pq
 from test_ingest_fixtures import make_records, make_survey, write
 
-from lds_dask.ingest import ingest
-from lds_dask.schemas import load_schema
+from lds_dask.contract.schemas import load_schema
+from lds_dask.ingest.run import ingest
 
 LA = "E08000025"  # Birmingham: in both runs below
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from test_ingest_fixtures import make_records, write
 
 from lds_dask.cli import main
-from lds_dask.ingest import RejectRateError, ingest
-from lds_dask.schemas import SchemaError
-from lds_dask.store import StoreError, read_manifest
+from lds_dask.contract.schemas import SchemaError
+from lds_dask.ingest.run import RejectRateError, ingest
+from lds_dask.store.layout import StoreError, read_manifest
 
 VALID = {
     "test_id": "ok",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lds_dask.tasks import TaskRunner
+from lds_dask.runtime.tasks import TaskRunner
 
 
 @pytest.mark.parametrize("progress", [False, True])

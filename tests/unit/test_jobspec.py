@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from lds_dask.cli import main
-from lds_dask.jobspec import JobSpecError, load_jobspec
+from lds_dask.refresh.jobspec import JobSpecError, load_jobspec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube  # noqa: E402
 
-from lds_dask import plots, refdata  # noqa: E402
+from lds_dask.contract import refdata  # noqa: E402
+from lds_dask.outputs.plots import figures as plots
 
 LA = "E06000001"  # Hartlepool, North East
 

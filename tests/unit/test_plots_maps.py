@@ -13,7 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import LSOA_LAS, make_fake_cube  # noqa: E402
 
-from lds_dask import plots, plots_maps  # noqa: E402
+from lds_dask.outputs.plots import figures as plots  # noqa: E402
+from lds_dask.outputs.plots import maps as plots_maps
 
 LA = "E06000001"
 

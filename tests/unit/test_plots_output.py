@@ -15,8 +15,8 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube, write_fake_cube  # noqa: E402
 
-from lds_dask import plots  # noqa: E402
 from lds_dask.cli import main  # noqa: E402
+from lds_dask.outputs.plots import figures as plots  # noqa: E402
 
 LA = "E06000001"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -95,9 +95,9 @@ def test_cli_safe_writes_every_plot_of_the_controlled_view(cube_path, tmp_path):
 
 
 def test_plot_nodes_give_the_same_safe_view_as_the_whole_cube(cube_path):
-    from lds_dask.cli.plots import PLOT_NODES
-    from lds_dask.cube import load_nodes, open_cube
-    from lds_dask.disclosure import DisclosureRules, safe_view
+    from lds_dask.cube.build import load_nodes, open_cube
+    from lds_dask.outputs.plots.figures import PLOT_NODES
+    from lds_dask.sdc.rules import DisclosureRules, safe_view
 
     whole = safe_view(open_cube(cube_path).load(), DisclosureRules())
     part = safe_view(load_nodes(open_cube(cube_path), PLOT_NODES), DisclosureRules())
@@ -125,8 +125,8 @@ def test_cli_unknown_la_exits_2(cube_path, tmp_path):
 
 
 def test_plots_on_a_real_small_cube(tmp_path):
-    from lds_dask.cube import build_cube, open_cube
-    from lds_dask.cube_testing import record_frame, write_store
+    from lds_dask.cube.build import build_cube, open_cube
+    from lds_dask.store.handmade import record_frame, write_store
 
     day0 = dt.date(2020, 10, 5)
     rows = [

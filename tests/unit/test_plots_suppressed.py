@@ -13,8 +13,9 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import LSOA_LAS, make_fake_cube  # noqa: E402
 
-from lds_dask import plots, plots_maps  # noqa: E402
-from lds_dask.plots_base import ALL_SUPPRESSED  # noqa: E402
+from lds_dask.outputs.plots import figures as plots  # noqa: E402
+from lds_dask.outputs.plots import maps as plots_maps
+from lds_dask.outputs.plots.base import ALL_SUPPRESSED  # noqa: E402
 
 LA = LSOA_LAS[0]  # Hartlepool: a small LA that also has LSOAs in the fixture
 

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from lds_dask import refdata
+from lds_dask.contract import refdata
 
 
 def test_309_las_in_9_regions():

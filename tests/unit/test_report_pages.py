@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cube_fixture import make_fake_cube  # noqa: E402
 
-from lds_dask import report  # noqa: E402
-from lds_dask.view_data import load_cube_arrays  # noqa: E402
+from lds_dask.outputs import report  # noqa: E402
+from lds_dask.outputs.views.data import load_cube_arrays  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_page_has_every_section_and_the_view_banner(cube):
 
 
 def test_safe_page_says_so(tree):
-    from lds_dask.disclosure import DisclosureRules, safe_view
+    from lds_dask.sdc.rules import DisclosureRules, safe_view
 
     safe = load_cube_arrays(safe_view(tree, DisclosureRules()), safe=True)
     page = report.render_page(safe, "E06000001", [])

@@ -5,15 +5,15 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from lds_dask import refdata
-from lds_dask.schemas import (
+from lds_dask.contract import refdata
+from lds_dask.contract.schemas import (
     SchemaError,
     code_table,
     load_schema,
     render_schema_docs,
     table_names,
 )
-from lds_dask.validation import validate_frame
+from lds_dask.contract.validation import validate_frame
 from tests.conftest import REPO_ROOT
 
 TODAY = dt.date(2026, 11, 24)
@@ -164,7 +164,7 @@ def test_required_test_record_columns_are_exactly_the_issue_list():
 def test_committed_schema_docs_match_the_schemas():
     committed = (REPO_ROOT / "docs" / "schemas.md").read_text()
     assert committed == render_schema_docs(), (
-        "regenerate: python -m lds_dask.schemas > docs/schemas.md"
+        "regenerate: python -m lds_dask.contract.schemas > docs/schemas.md"
     )
 
 

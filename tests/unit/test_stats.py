@@ -1,4 +1,4 @@
-"""Unit tests for lds_dask.stats: array backends, edge rules, significance, funnels, SII.
+"""Unit tests for lds_dask.cube.stats: array backends, edge rules, significance, funnels, SII.
 
 The reference-vector checks live in tests/spec/test_stats_reference.py.
 """
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lds_dask import refdata, stats
+from lds_dask.contract import refdata
+from lds_dask.cube import stats
 
 ESP2013 = refdata.esp2013()["esp_population"].to_numpy().astype(float)
 

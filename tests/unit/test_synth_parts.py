@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lds_dask import refdata
 from lds_dask.cli.synth import command
+from lds_dask.contract import refdata
 from synthetic_gen import GenerateOptions, ModelParams
 from synthetic_gen.cells import pick_without_replacement, sample_cells
 from synthetic_gen.chunk import lfd_schedule

@@ -1,0 +1,1 @@
+"""The data contract: schemas, validation, bands and packaged reference data."""

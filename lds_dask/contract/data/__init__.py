@@ -1,0 +1,1 @@
+"""lds_dask.contract.data."""

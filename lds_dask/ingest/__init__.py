@@ -1,0 +1,1 @@
+"""Ingest: validate, quarantine, deduplicate, link and partition raw extracts."""

@@ -1,0 +1,1 @@
+"""Job specs and the end-to-end refresh."""

@@ -1,0 +1,1 @@
+"""Running work: the task runner, the Dask cluster, content hashes."""

@@ -1,0 +1,1 @@
+"""The validated, LA-partitioned store: layout, manifest, commit, readers."""
