@@ -17,9 +17,9 @@ import polars as pl
 import pyarrow as pa
 import yaml
 
-from lds_dask.contract import (
-    refdata,  # Installed wheels carry the schemas inside the package; a source checkout reads schemas/.
-)
+from lds_dask.contract import refdata
+
+# Installed wheels carry the schemas inside the package; a source checkout reads schemas/.
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 _SCHEMA_DIRS = (_PACKAGE / "_schemas", _PACKAGE.parent / "schemas")

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lds_dask.sdc import rules as sdc  # ACRO's load_records refuses a results.json whose version differs from its own: pin acro==1.0.2
+from lds_dask.sdc import rules as sdc
+
+# ACRO's load_records refuses a results.json whose version differs from its own: pin acro==1.0.2
 ACRO_VERSION = "1.0.2"
 ACRO_TOOL = {
     "@type": "SoftwareApplication",

@@ -20,7 +20,9 @@ import holoviews.plotting.mpl  # noqa: F401  (registers matplotlib options)
 import numpy as np
 import xarray as xr
 
-from lds_dask.contract import refdata  # Okabe & Ito (2008) colour-blind-safe palette.
+from lds_dask.contract import refdata
+
+# Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
     "black": "#000000",
     "orange": "#E69F00",
