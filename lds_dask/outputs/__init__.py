@@ -1,0 +1,1 @@
+"""What leaves the pipeline: export, ACRO evidence, plots, explorer, report pack."""

@@ -1,0 +1,1 @@
+"""HoloViews comparison plots of cube nodes."""

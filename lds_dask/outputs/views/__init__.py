@@ -1,0 +1,1 @@
+"""The explorer and report pack: the cube as numpy, Bokeh figures."""
