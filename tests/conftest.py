@@ -1,4 +1,5 @@
-"""Shared test fixtures. Paths: the repo root and the shared reference folder beside it."""
+"""Shared test fixtures. Tests read no data from outside the repository (no ../shared):
+a fresh clone runs the whole suite."""
 
 from __future__ import annotations
 
@@ -9,15 +10,6 @@ import pytest
 from tests.faults import refresh_helpers as rh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared beside the checkout (CI lays it there). Tests that read it fail loudly if absent."""
-    assert SHARED.is_dir(), f"expected the shared reference folder at {SHARED}"
-    return SHARED
-
 
 # The refresh and fault tests share one LocalCluster and one reference run of the tiny job.
 

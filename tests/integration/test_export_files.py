@@ -1,16 +1,16 @@
 """``lds-dask export`` on a small contract cube: files, read-back, checksums, ACRO evidence.
 
-acro 1.0.2 (the only release) pins pandas<=2.3.3, which would downgrade this environment's
-pandas 3, so it is not installed here. ``assert_acro_format`` validates results.json against
-ACRO's own schema as written by ``acro.record.Records.finalise_json`` and read by
-``acro.record.load_records`` (acro/record.py, v1.0.2); when acro is importable, the test
-also loads the file with ``load_records`` itself.
+acro 1.0.2 pins pandas<=2.3.3 and this project needs pandas 3, so acro runs in a venv of its
+own (tests/acro_env.py, built on first use and cached). ``assert_acro_format`` checks
+results.json against ACRO's schema as written by ``acro.record.Records.finalise_json``,
+then has ACRO's own ``acro.record.load_records`` read the folder in that venv.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from lds_dask.cube.write import quiet_zarr
 from lds_dask.outputs import export as export_mod
 from lds_dask.outputs.export import COLUMNS, export_cube
 from lds_dask.sdc.rules import STATUS_NAMES, DisclosureRules, safe_view
+from tests.acro_env import assert_acro_loads, run_acro_check
 
 CODES = ["E07000008", "E07000009", "E07000010", "E10000003", "E12000006", "E92000001"]
 KINDS = ["ltla", "ltla", "ltla", "utla", "region", "country"]
@@ -142,11 +143,8 @@ def assert_acro_format(directory: Path) -> None:
         cells = rec["files"][0]["sdc"]["cells"]["MinimumThresholdCheck"]
         primary = table.with_row_index().filter(pl.col("status") == "suppressed_primary")
         assert [r for r, _ in cells] == primary["index"].to_list()
-    try:
-        from acro.record import load_records
-    except ImportError:
-        return
-    assert set(load_records(str(directory)).get_keys()) == set(doc["results"])
+    named = {name: [f["name"] for f in rec["files"]] for name, rec in doc["results"].items()}
+    assert assert_acro_loads(directory) == named
 
 
 def test_export_writes_every_file_and_they_read_back(cube_path, tmp_path):
@@ -318,3 +316,30 @@ def test_source_date_epoch_fixes_the_export_time(cube_path, tmp_path, monkeypatc
     assert file_hashes(runs[0]) == file_hashes(runs[1])
     manifest = json.loads((runs[0] / "manifest.json").read_text())
     assert manifest["created"] == "2023-11-14T22:13:20+00:00"
+
+
+def test_the_acro_check_fails_on_what_acro_would_refuse(cube_path, tmp_path):
+    """ACRO's check is no formality: a named file missing, another ACRO version, or an
+    output for review without an exception each fail it, and it says which."""
+    good = export_cube(cube_path, tmp_path / "good", DisclosureRules(), ("csv",))
+    doc = json.loads((good / "results.json").read_text())
+    assert set(assert_acro_loads(good)) == set(doc["results"])
+    uid, rec = next((u, r) for u, r in doc["results"].items() if r["status"] == "review")
+    missing = rec["files"][0]["name"]
+
+    def broken(name: str, results: dict) -> str:
+        out = tmp_path / name
+        shutil.copytree(good, out)
+        (out / "results.json").write_text(json.dumps(results))
+        if name == "missing":
+            (out / missing).unlink()
+        done = run_acro_check(out)
+        assert done.returncode == 1, done.stdout
+        return done.stderr
+
+    assert f"{uid}: names {missing}, which does not exist" in broken("missing", doc)
+    old = {**doc, "version": "1.0.1"}
+    assert "load_records raised ValueError" in broken("version", old)
+    silent = json.loads(json.dumps(doc))
+    silent["results"][uid]["exception"] = ""
+    assert "validate_outputs asked for an exception" in broken("exception", silent)

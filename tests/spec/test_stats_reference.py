@@ -1,10 +1,11 @@
 """lds_dask.cube.stats against PHEindicatormethods' own test vectors (the oracle).
 
-The CSVs in ``<repo>/../shared/validation/phe_indicator_methods`` are the sheets of the
-R package's ``tests/testthat/testdata_*.xlsx``. Which rows go with which call follows
-the package's testthat scripts (testByars.R, testWilson.R, testProportions.R,
-testRates.R, testDSRs.R, testISRates.R, testISRatios.R, testSII.R). Every CSV row is
-its own test id; deterministic outputs must agree to rtol 1e-6 (atol 0).
+The CSVs in ``tests/data/phe_indicator_methods`` are the sheets of the R package's
+``tests/testthat/testdata_*.xlsx`` (provenance and licence: that folder's README.md).
+Which rows go with which call follows the package's testthat scripts (testByars.R,
+testWilson.R, testProportions.R, testRates.R, testDSRs.R, testISRates.R, testISRatios.R,
+testSII.R). Every CSV row is its own test id; deterministic outputs must agree to rtol
+1e-6 (atol 0).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import pytest
 from lds_dask.contract import refdata
 from lds_dask.cube import stats
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = REPO_ROOT.parent / "shared" / "validation" / "phe_indicator_methods"
+DATA = Path(__file__).resolve().parents[1] / "data" / "phe_indicator_methods"
 RTOL = 1e-6
 
 # Standard populations, as in PHEindicatormethods (data-raw/LoadTestdata.R for ESP2013).

@@ -1,8 +1,12 @@
-"""The packaged reference geography: counts and totals that must hold exactly."""
+"""The packaged reference geography: counts and totals that must hold exactly, and the
+build record that ties each packaged file to the build that wrote it."""
+
+import json
 
 import polars as pl
 
 from lds_dask.contract import refdata
+from lds_dask.contract.data import build_refdata
 
 
 def test_309_las_in_9_regions():
@@ -57,9 +61,36 @@ def test_hexmap_boundaries_curve_restrictions():
     assert refdata.restrictions().height >= 8
 
 
-def test_packaged_data_matches_shared_source(shared_dir):
-    src = pl.read_csv(shared_dir / "refdata" / "mhclg_imd2019_lsoa11_lad21_england.csv")
-    joined = src.join(refdata.lsoas(), on="lsoa11_code")
-    assert joined.height == 32_844
-    assert (joined["imd19_imd_decile"] == joined["imd_decile"]).all()
-    assert (joined["lad21_code"] == joined["la_code"]).all()
+def test_packaged_files_are_what_the_build_recorded():
+    """Every packaged file has the sha256 and rows build_refdata wrote into its record, and
+    nothing unrecorded ships beside them: an edit or a swap without a rebuild fails here."""
+    record = json.loads(build_refdata.RECORD.read_text())
+    assert set(record["packaged"]) == set(build_refdata.PACKAGED_FILES)
+    assert set(record["sources"]) == set(build_refdata.SOURCE_FILES.values())
+    for name, facts in record["packaged"].items():
+        assert build_refdata.file_facts(refdata.DATA_DIR / name) == facts, name
+    kept_by_hand = {"SOURCES.md", build_refdata.RECORD.name}
+    shipped = {p.name for p in refdata.DATA_DIR.iterdir() if p.is_file() and p.suffix != ".py"}
+    assert shipped - kept_by_hand == set(record["packaged"])
+
+
+def test_sources_md_names_every_recorded_file_with_its_rows():
+    """SOURCES.md's tables agree with the record: each source and packaged file is listed,
+    with the record's row count."""
+    record = json.loads(build_refdata.RECORD.read_text())
+    rows = {}
+    for line in refdata.sources_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    for name, facts in {**record["sources"], **record["packaged"]}.items():
+        assert name in rows, f"{name} is not in SOURCES.md"
+        counts = [c.split()[0].replace(",", "") for c in rows[name][1:] if c[:1].isdigit()]
+        assert str(facts["rows"]) in counts, f"{name}: SOURCES.md rows {counts} != {facts['rows']}"
+
+
+def test_file_facts_notice_a_changed_byte(tmp_path):
+    original = refdata.DATA_DIR / "esp2013.csv"
+    copy = tmp_path / original.name
+    copy.write_bytes(original.read_bytes().replace(b"5000", b"5001", 1))
+    assert build_refdata.file_facts(copy)["sha256"] != build_refdata.file_facts(original)["sha256"]

@@ -1,7 +1,9 @@
-"""Rebuild the packaged reference data from the published files in ../shared/refdata.
+"""Rebuild the packaged reference data from the published source files.
 
-Run once by a maintainer (``python -m lds_dask.contract.data.build_refdata SHARED_REFDATA``);
-the outputs are committed, so users and CI never need the source folder.
+Run by a maintainer (``python -m lds_dask.contract.data.build_refdata SOURCE_DIR``, the
+folder holding the files named in :data:`SOURCE_FILES`, described in SOURCES.md); the
+outputs are committed, so users and CI never need the source folder. The build is
+byte-reproducible.
 
 What it does, and why:
 - renames columns to the project's one-name-per-quantity style (``la_code``, ``imd_decile``);
@@ -10,19 +12,42 @@ What it does, and why:
   North/West Northamptonshire (2021). Cornwall + Isles of Scilly and Hackney + City of
   London arrive already dissolved (PHE dashboard geography) and stay so: the polygon
   carries both codes in ``la_codes``;
-- adds the dated table of national restrictions used to annotate trend plots.
+- adds the dated table of national restrictions used to annotate trend plots;
+- writes :data:`RECORD` (``build_record.json``): the sha256 and size of every source file
+  it read and the sha256, size and rows of every file it wrote, so a test can tell that
+  the packaged files are still exactly what the build made, with no source folder at hand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import polars as pl
 
 HERE = Path(__file__).parent
+RECORD = HERE / "build_record.json"
+SOURCE_FILES = {
+    "las": "ons_lad21_england_lookup.csv",
+    "imd": "mhclg_imd2019_lsoa11_lad21_england.csv",
+    "population": "ons_population_mid2020_lad21_sex_single_year_of_age.csv",
+    "esp": "european_standard_population_2013.csv",
+    "curve": "nhstt_england_weekly_people_tested_positive_2020_2021.csv",
+    "hexmap": "odileeds_uk-local-authority-districts-2021.hexjson",
+    "boundaries": "trafford_ltla_lad19_buc_england_merged.geojson",
+}
+PACKAGED_FILES = (
+    "las.csv",
+    "lsoas.parquet",
+    "population.parquet",
+    "esp2013.csv",
+    "england_weekly_pcr.csv",
+    "las.hexjson",
+    "restrictions.csv",
+    "boundaries.parquet",
+)
 
 LAD21_MERGERS = {
     "E06000060": ["E07000004", "E07000005", "E07000006", "E07000007"],  # Buckinghamshire
@@ -50,8 +75,23 @@ RESTRICTIONS = [
 
 
 def build(src: Path) -> None:
-    shutil.copy(src / "SOURCES.md", HERE / "SOURCES.md")
-    las = pl.read_csv(src / "ons_lad21_england_lookup.csv").rename(
+    """Write every file of :data:`PACKAGED_FILES` from ``src``, then :data:`RECORD`."""
+    path = {key: src / name for key, name in SOURCE_FILES.items()}
+    build_las(path["las"])
+    build_lsoas(path["imd"])
+    build_population(path["population"])
+    build_esp(path["esp"])
+    build_curve(path["curve"])
+    (HERE / "las.hexjson").write_bytes(path["hexmap"].read_bytes())
+    pl.DataFrame(RESTRICTIONS, schema=["date", "event"], orient="row").write_csv(
+        HERE / "restrictions.csv"
+    )
+    build_boundaries(path["boundaries"])
+    write_record(src)
+
+
+def build_las(path: Path) -> None:
+    las = pl.read_csv(path).rename(
         {
             "lad21_code": "la_code",
             "lad21_name": "la_name",
@@ -62,30 +102,35 @@ def build(src: Path) -> None:
     )
     las.sort("la_code").write_csv(HERE / "las.csv")
 
-    imd = pl.read_csv(src / "mhclg_imd2019_lsoa11_lad21_england.csv")
+
+def build_lsoas(path: Path) -> None:
+    imd = pl.read_csv(path)
     renames = {"lad21_code": "la_code"}
     for col in imd.columns:
         if col.startswith("imd19_"):
             renames[col] = "imd_" + col.removeprefix("imd19_").replace("imd_", "", 1).replace(
                 "housing_and_access", "housing"
             )
-    lsoas = imd.rename(renames)
-    lsoas.write_parquet(HERE / "lsoas.parquet", compression="zstd")
+    imd.rename(renames).write_parquet(HERE / "lsoas.parquet", compression="zstd")
 
-    pop = pl.read_csv(src / "ons_population_mid2020_lad21_sex_single_year_of_age.csv")
+
+def build_population(path: Path) -> None:
+    pop = pl.read_csv(path)
     pop.select("area_code", "sex", pl.col("age").cast(pl.Int16), "population").sort(
         "area_code", "sex", "age"
     ).write_parquet(HERE / "population.parquet", compression="zstd")
 
-    esp = pl.read_csv(src / "european_standard_population_2013.csv")
+
+def build_esp(path: Path) -> None:
+    esp = pl.read_csv(path)
     esp.select(
         pl.col("AgeGroup").str.replace(" years", "").str.replace("plus", "+").alias("age_band"),
         pl.col("EuropeanStandardPopulation").alias("esp_population"),
     ).write_csv(HERE / "esp2013.csv")
 
-    curve = pl.read_csv(
-        src / "nhstt_england_weekly_people_tested_positive_2020_2021.csv", try_parse_dates=True
-    )
+
+def build_curve(path: Path) -> None:
+    curve = pl.read_csv(path, try_parse_dates=True)
     # NHSTT weeks run Thursday..Wednesday; label each by the Monday of the ISO week
     # holding its mid-point (a Sunday), so it lines up with the pipeline's iso_week.
     curve.select(
@@ -93,12 +138,6 @@ def build(src: Path) -> None:
         "people_tested",
         "people_positive",
     ).write_csv(HERE / "england_weekly_pcr.csv")
-
-    shutil.copy(src / "odileeds_uk-local-authority-districts-2021.hexjson", HERE / "las.hexjson")
-    pl.DataFrame(RESTRICTIONS, schema=["date", "event"], orient="row").write_csv(
-        HERE / "restrictions.csv"
-    )
-    build_boundaries(src / "trafford_ltla_lad19_buc_england_merged.geojson")
 
 
 def build_boundaries(path: Path) -> None:
@@ -114,6 +153,32 @@ def build_boundaries(path: Path) -> None:
     gdf.to_crs(4326).to_parquet(HERE / "boundaries.parquet", compression="zstd")
 
 
+def file_facts(path: Path) -> dict:
+    """sha256 and size of a file, and its rows when it is a table (hexes, features)."""
+    data = path.read_bytes()
+    facts = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    if path.suffix == ".csv":
+        facts["rows"] = pl.scan_csv(path).select(pl.len()).collect().item()
+    elif path.suffix == ".parquet":
+        facts["rows"] = pl.scan_parquet(path).select(pl.len()).collect().item()
+    elif path.suffix == ".hexjson":
+        facts["rows"] = len(json.loads(data)["hexes"])
+    elif path.suffix == ".geojson":
+        facts["rows"] = len(json.loads(data)["features"])
+    return facts
+
+
+def write_record(src: Path) -> None:
+    """:data:`RECORD`: what the build read (sources) and what it wrote (packaged)."""
+    record = {
+        "sources": {name: file_facts(src / name) for name in sorted(SOURCE_FILES.values())},
+        "packaged": {name: file_facts(HERE / name) for name in sorted(PACKAGED_FILES)},
+    }
+    RECORD.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[3] / "shared" / "refdata")
-    print(json.dumps(sorted(p.name for p in HERE.iterdir())))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m lds_dask.contract.data.build_refdata SOURCE_DIR")
+    build(Path(sys.argv[1]))
+    print(RECORD.read_text())
