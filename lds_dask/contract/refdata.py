@@ -1,4 +1,4 @@
-"""Real reference data shipped inside the package (see ``lds_dask/data/SOURCES.md``).
+"""Real reference data shipped inside the package (see ``lds_dask/contract/data/SOURCES.md``).
 
 Every accessor returns a typed polars frame (geopandas for boundaries) and is cached,
 so callers may use them freely. All facts are Crown copyright under the Open Government

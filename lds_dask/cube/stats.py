@@ -12,7 +12,7 @@ Fingertips uses), so that profile numbers match the published ones:
 * funnel-plot control limits (``calculate_funnel_limits``)
 
 The checked reference vectors are the package's own test data
-(``shared/validation/phe_indicator_methods``). Element-wise functions use only ufuncs,
+(``tests/data/phe_indicator_methods``). Element-wise functions use only ufuncs,
 arithmetic and two small helpers (``_where``/``_sum``) that dispatch to xarray when
 given DataArrays, so they work unchanged on numpy, dask and xarray inputs.
 """
