@@ -6,18 +6,55 @@ optional extra is not installed fails with a message naming the extra.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 import click
 
 from lds_dask import __version__
 from lds_dask.contract import refdata
+from lds_dask.runtime.errors import LdsError, WriteFailedError, exit_code_of, one_line
 
 
-def cannot_write(exc: OSError, fallback) -> str:
-    """``<path>: cannot write (<reason>)`` for an OSError (full disk, a path under a file),
-    the one-line form of a write failure; never a traceback."""
-    return f"{exc.filename or fallback}: cannot write ({exc.strerror or exc})"
+def cannot_write(exc: OSError, fallback, then: str = "") -> WriteFailedError:
+    """``<path>: cannot write (<reason>)[; then]`` for an OSError (full disk, a path under
+    a file), the one-line form of a write failure; never a traceback."""
+    text = f"{exc.filename or fallback}: cannot write ({exc.strerror or exc})"
+    return WriteFailedError(f"{text}; {then}" if then else text)
+
+
+def exits_on_error(command: Callable) -> Callable:
+    """Every command's one error path: a failure ends as ``error: <one line>`` on stderr
+    and its exit code (:mod:`lds_dask.runtime.errors`), never a traceback. Click's own
+    usage errors (exit 2) and Ctrl-C pass through."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            fail(exc)
+
+    run.exits_on_error = True  # checked by a test: every command has this one error path
+    return run
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``error: <one line>`` to stderr and exit with the error's code. An expected
+    failure's notes (where a run's manifest is) follow on their own lines; a bug's are
+    not shown, as they were not written here. A bare OSError with a path is a failed write."""
+    notes = getattr(exc, "__notes__", ())
+    if isinstance(exc, OSError) and exc.filename:
+        exc = cannot_write(exc, exc.filename)
+    click.echo(f"error: {one_line(exc)}", err=True)
+    for note in notes if isinstance(exc, LdsError) else ():
+        click.echo(note, err=True)
+    sys.exit(int(exit_code_of(exc)))
 
 
 # command name -> (module in lds_dask.cli, one-line help, extra it needs)

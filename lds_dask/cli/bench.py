@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from lds_dask.cli import exits_on_error
+
 
 @click.command("bench", context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@exits_on_error
 def command(args: tuple[str, ...]):
     """Benchmark synth -> ingest -> cube -> export against DuckDB and polars.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import click
 
-EXIT_USER_ERROR = 2
+from lds_dask.cli import cannot_write, exits_on_error
 
 
 @click.command("cube")
@@ -41,6 +40,7 @@ EXIT_USER_ERROR = 2
     help="Test types that count people and positivity.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@exits_on_error
 def command(
     store: Path,
     out: Path,
@@ -50,25 +50,18 @@ def command(
     quiet: bool,
 ):
     """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store."""
-    from lds_dask.cli import cannot_write
-    from lds_dask.cube.build import CubeConfig, CubeError, build_cube
+    from lds_dask.cube.build import CubeConfig, build_cube
     from lds_dask.runtime.cluster import get_client
-    from lds_dask.store.read import StoreError, check_store
+    from lds_dask.store.read import check_store
 
-    try:
-        check_store(store)
-        config = CubeConfig(people_scope=people_scope)
-    except (StoreError, CubeError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USER_ERROR)
+    check_store(store)
+    config = CubeConfig(people_scope=people_scope)
     start = time.perf_counter()
     try:
         with get_client(scheduler, workers, quiet=quiet) as client:
             path = build_cube(store, out, client=client, config=config, progress=not quiet)
-    except CubeError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USER_ERROR)
     except OSError as exc:  # e.g. a full disk or an output path under a file
-        click.echo(f"error: {cannot_write(exc, out)}", err=True)
-        sys.exit(EXIT_USER_ERROR)
+        if not exc.filename:
+            raise
+        raise cannot_write(exc, out) from None
     click.echo(f"Cube written to {path} in {time.perf_counter() - start:.1f} s")

@@ -14,7 +14,9 @@ import click
 from rich.console import Console
 
 import lds_dask
-from lds_dask.cli.refresh import execute, load_spec_or_exit
+from lds_dask.cli import exits_on_error
+from lds_dask.cli.refresh import execute
+from lds_dask.refresh.jobspec import load_jobspec
 from lds_dask.refresh.run import LATEST_FILE, RefreshOptions
 
 SPEC_NAME = "demo.toml"
@@ -44,9 +46,10 @@ def demo_spec_path() -> Path:
 )
 @click.option("--force", is_flag=True, help="Re-run every stage, even when unchanged.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@exits_on_error
 def command(root: Path, workers: int | None, force: bool, quiet: bool):
     """Generate a small synthetic national dataset and run the full refresh on it."""
-    spec = load_spec_or_exit(demo_spec_path(), root)
+    spec = load_jobspec(demo_spec_path(), root=root)
     t0 = time.time()
     execute(
         spec, RefreshOptions(scheduler=None, n_workers=workers, force=force, progress=not quiet)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from lds_dask.cli import exits_on_error
+
 
 @click.command("explore")
 @click.argument("cube", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -23,6 +25,7 @@ import click
     help="Address to listen on; keep it local on shared machines.",
 )
 @click.option("--safe", is_flag=True, help="Show only the disclosure-controlled view of the cube.")
+@exits_on_error
 def command(cube: Path, port: int, address: str, safe: bool):
     """Serve CUBE in the browser: LA search, measure, breakdown, period, linked views.
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from lds_dask.outputs.export import FORMATS, ExportError, export_cube
+from lds_dask.cli import exits_on_error
+from lds_dask.outputs.export import FORMATS, export_cube
+from lds_dask.runtime.errors import BadInputError
 from lds_dask.sdc.rules import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureError, DisclosureRules
-
-EXIT_BAD_INPUT = 2
 
 
 @click.command("export")
@@ -57,6 +57,7 @@ EXIT_BAD_INPUT = 2
     help=f"Comma-separated formats: {', '.join(FORMATS)}.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@exits_on_error
 def command(
     cube: Path,
     out: Path,
@@ -72,16 +73,15 @@ def command(
         rules = DisclosureRules(
             threshold=threshold, suppress_zeros=zeros_disclosive, rounding=int(rounding)
         )
-        written = export_cube(
-            cube,
-            out,
-            rules,
-            [f.strip() for f in formats.split(",") if f.strip()],
-            overwrite=overwrite,
-            command=shlex.join(["lds-dask", *sys.argv[2:]]),
-        )
-    except (ExportError, DisclosureError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except DisclosureError as exc:  # rules that cannot be applied: bad options
+        raise BadInputError(str(exc)) from None
+    written = export_cube(
+        cube,
+        out,
+        rules,
+        [f.strip() for f in formats.split(",") if f.strip()],
+        overwrite=overwrite,
+        command=shlex.join(["lds-dask", *sys.argv[2:]]),
+    )
     for path in sorted(p for p in written.rglob("*") if p.is_file()):
         click.echo(str(path))

@@ -1,24 +1,20 @@
 """``lds-dask ingest``: validate, quarantine, link and partition raw extracts into a store.
 
-Exit codes: 0 committed (or nothing to do), 1 reject-rate ceiling exceeded (report written,
-nothing committed), 2 bad input (missing file, wrong columns, incompatible store).
+Exit codes (:class:`~lds_dask.runtime.errors.ExitCode`): 0 committed (or nothing to do),
+2 bad input (missing or malformed file, wrong columns, incompatible store), 3 reject-rate
+ceiling exceeded (report written, nothing committed), 4 Dask workers lost, 5 write failure.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from lds_dask.cli import cannot_write
-from lds_dask.contract.schemas import SchemaError
+from lds_dask.cli import cannot_write, exits_on_error
 from lds_dask.ingest.run import RejectRateError, RunReport, ingest
-from lds_dask.store.layout import StoreError
-
-EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
 
 
 @click.command("ingest")
@@ -49,14 +45,15 @@ EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
     type=click.FloatRange(0, 1),
     help="Fail the run when more than this share of rows is quarantined.",
 )
+@exits_on_error
 def command(raw, store, survey, ahah, scheduler, workers, max_reject_rate):
     """Validate, quarantine and partition raw extracts into the LA-partitioned store."""
     from lds_dask.ingest.run import plan_inputs
     from lds_dask.runtime.cluster import get_client
 
     console = Console()
+    plan_inputs(list(raw), survey)  # fail fast on user errors, before starting a cluster
     try:
-        plan_inputs(list(raw), survey)  # fail fast on user errors, before starting a cluster
         with get_client(scheduler, workers) as client:
             report = ingest(
                 list(raw),
@@ -67,23 +64,26 @@ def command(raw, store, survey, ahah, scheduler, workers, max_reject_rate):
                 max_reject_rate=max_reject_rate,
             )
     except RejectRateError as exc:
+        print_messages(console, exc.report)
         console.print(report_table(exc.report))
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_REJECTED)
-    except (SchemaError, StoreError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        raise
     except OSError as exc:  # e.g. a full disk or a store path under a file
-        click.echo(f"error: {cannot_write(exc, store)}; the store was not changed", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    for line in report.messages:
-        console.print(line, highlight=False)
+        if not exc.filename:
+            raise
+        raise cannot_write(exc, store, "the store was not changed") from None
+    print_messages(console, report)
     if report.status == "noop":
         return
     console.print(report_table(report))
     console.print(f"AHAH deciles: {report.ahah}", highlight=False)
     for path in report.outputs:
         console.print(f"wrote {path}", highlight=False)
+
+
+def print_messages(console: Console, report: RunReport) -> None:
+    """What the run says besides its table: files not read, recovery, files skipped."""
+    for line in report.messages:
+        console.print(line, highlight=False)
 
 
 def report_table(report: RunReport) -> Table:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lds_dask.cli import exits_on_error
 from lds_dask.outputs.plots.figures import PLOT_NODES, la_plots
 
 FORMATS = ("html", "png")
@@ -59,6 +60,7 @@ def _open(cube_path: str, la: str, safe: bool):
 @click.option(
     "--safe", is_flag=True, help="Plot only the disclosure-controlled view (default rules)."
 )
+@exits_on_error
 def command(cube_path: str, la: str, out: str, formats: str, safe: bool):
     """Write every comparison plot for one LA (HTML and/or PNG) and print their paths."""
     from lds_dask.outputs.plots import figures as plots

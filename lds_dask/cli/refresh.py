@@ -1,22 +1,22 @@
 """``lds-dask refresh JOB.toml``: run a job spec end to end on one Dask client.
 
-Exit codes: 0 done, 1 a stage failed (one-line error naming the stage), 2 the job spec is
-invalid (unknown key, bad value, missing input).
+Exit codes (:class:`~lds_dask.runtime.errors.ExitCode`): 0 done; 2 the job spec is invalid
+(unknown key, bad value, missing input) or a stage's input is; a failed stage ends with its
+cause's code (3 rows rejected, 4 workers lost, 5 write failure, 6 disclosure refused, 1 a
+bug), in one line naming the stage, followed by where the run manifest is.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from lds_dask.refresh.jobspec import JobSpec, JobSpecError, load_jobspec
-from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshError, RefreshOptions, run_refresh
-
-EXIT_FAILED, EXIT_BAD_SPEC = 1, 2
+from lds_dask.cli import exits_on_error
+from lds_dask.refresh.jobspec import JobSpec, load_jobspec
+from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshOptions, run_refresh
 
 
 @click.command("refresh")
@@ -39,6 +39,7 @@ EXIT_FAILED, EXIT_BAD_SPEC = 1, 2
     "--out", "root", type=click.Path(path_type=Path), default=None, help="Override [outputs] root."
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@exits_on_error
 def command(
     job: Path,
     scheduler: str | None,
@@ -49,32 +50,22 @@ def command(
 ):
     """Run JOB.toml: ingest, cube, disclosure, export, plots and report, skipping stages
     whose inputs are unchanged."""
-    spec = load_spec_or_exit(job, root)
+    spec = load_jobspec(job, root=root)
     options = RefreshOptions(
         scheduler=scheduler, n_workers=workers, force=force, progress=not quiet
     )
     execute(spec, options)
 
 
-def load_spec_or_exit(job: Path, root: Path | None) -> JobSpec:
-    """The validated spec, or a one-line error and exit code 2."""
-    try:
-        return load_jobspec(job, root=root)
-    except JobSpecError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_SPEC)
-
-
 def execute(spec: JobSpec, options: RefreshOptions) -> dict:
-    """Run the refresh and print its summary, or a one-line error and exit code 1."""
+    """Run the refresh and print its summary; a failure says where the run manifest is."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"Refresh [bold]{spec.job.name}[/bold] ({spec.path})")
     try:
         manifest = run_refresh(spec, options, say=console.print)
-    except (RefreshError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.echo(f"run manifest: {spec.outputs.root / STATE_DIR}", err=True)
-        sys.exit(EXIT_FAILED)
+    except Exception as exc:
+        exc.add_note(f"run manifest: {spec.outputs.root / STATE_DIR}")
+        raise
     print_summary(spec, manifest)
     return manifest
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from lds_dask.cli import exits_on_error
+from lds_dask.runtime.errors import BadInputError
+
 
 @click.command("report")
 @click.option(
@@ -27,6 +30,7 @@ import click
 @click.option("--safe", is_flag=True, help="Only the disclosure-controlled view of the cube.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 @click.option("--workers", type=int, default=None, help="Local workers (default: one per core).")
+@exits_on_error
 def command(
     cube: Path,
     out: Path,
@@ -47,8 +51,8 @@ def command(
         rows = build_report(
             cube, out, list(las) or None, safe=safe, scheduler=scheduler, workers=workers
         )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # its checks of --la (a cube holds no person-level value)
+        raise BadInputError(str(exc)) from None
     click.echo(
         f"Wrote {len(rows)} LA pages and {out / 'index.html'} "
         f"in {time.perf_counter() - start:.1f} s"

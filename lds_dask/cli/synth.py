@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 import click
 
-EXIT_BAD_INPUT = 2
+from lds_dask.cli import exits_on_error
+from lds_dask.runtime.errors import BadInputError
 
 
 @click.command("synth")
@@ -47,6 +47,7 @@ EXIT_BAD_INPUT = 2
 @click.option("--scheduler", default=None, help="Dask scheduler address (else a LocalCluster).")
 @click.option("--workers", default=None, type=int, help="LocalCluster workers (default: cores).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@exits_on_error
 def command(
     out: Path,
     scale: float,
@@ -66,9 +67,8 @@ def command(
     try:
         first = dt.date.fromisoformat(start)
         GenerateOptions(scale, seed, first, weeks, fmt, dirty_rate).check()
-    except ValueError as exc:
-        click.echo(f"error: synth: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except ValueError as exc:  # the options' own checks: messages name the option only
+        raise BadInputError(f"synth: {exc}") from None
     began = time.perf_counter()
     with get_client(scheduler, workers, quiet=quiet) as client:
         manifest = generate(

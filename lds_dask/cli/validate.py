@@ -1,8 +1,12 @@
-"""``lds-dask validate PATH --table T``: per-rule summary, non-zero exit on failures."""
+"""``lds-dask validate PATH --table T``: per-rule summary; exit 3 when any row is invalid.
+
+Exit codes (:class:`~lds_dask.runtime.errors.ExitCode`): 0 every row valid, 2 bad input (a
+file that cannot be read, a wrong header), 3 invalid rows found, 5 the quarantine could not
+be written.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,11 +14,11 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from lds_dask.cli import exits_on_error
 from lds_dask.contract.io import list_input_files, read_table_file
-from lds_dask.contract.schemas import SchemaError, load_schema, table_names
+from lds_dask.contract.schemas import load_schema, table_names
 from lds_dask.contract.validation import validate_frame
-
-EXIT_INVALID_ROWS, EXIT_BAD_INPUT = 1, 2
+from lds_dask.runtime.errors import RowsRejectedError
 
 
 @click.command("validate")
@@ -31,25 +35,22 @@ EXIT_INVALID_ROWS, EXIT_BAD_INPUT = 1, 2
     type=click.Path(path_type=Path),
     help="Write failing rows, with their reason codes, to this directory.",
 )
+@exits_on_error
 def command(path: Path, table: str, quarantine: Path | None):
     """Validate a CSV/parquet file, or a directory of them, against schemas/TABLE."""
     console = Console()
-    try:
-        schema = load_schema(table)
-        files = list_input_files([path])
-        totals: dict[str, int] = {}
-        rows_in = rejected = 0
-        for f in files:
-            result = validate_frame(read_table_file(f, schema), schema, source=str(f))
-            rows_in += result.rows_in
-            rejected += result.rejected.height
-            for rule, n in result.rule_counts.items():
-                totals[rule] = totals.get(rule, 0) + n
-            if quarantine and result.rejected.height:
-                write_quarantine(result.rejected, quarantine, f)
-    except SchemaError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    schema = load_schema(table)
+    files = list_input_files([path])
+    totals: dict[str, int] = {}
+    rows_in = rejected = 0
+    for f in files:
+        result = validate_frame(read_table_file(f, schema), schema, source=str(f))
+        rows_in += result.rows_in
+        rejected += result.rejected.height
+        for rule, n in result.rule_counts.items():
+            totals[rule] = totals.get(rule, 0) + n
+        if quarantine and result.rejected.height:
+            write_quarantine(result.rejected, quarantine, f)
     click.echo(
         f"{table}: {rows_in:,} rows in {len(files)} file(s), "
         f"{rows_in - rejected:,} valid, {rejected:,} rejected"
@@ -57,7 +58,8 @@ def command(path: Path, table: str, quarantine: Path | None):
     console.print(summary_table(totals))
     if quarantine and rejected:
         console.print(f"Quarantined {rejected:,} rows to {quarantine}")
-    sys.exit(EXIT_INVALID_ROWS if rejected else 0)
+    if rejected:
+        raise RowsRejectedError(f"{table}: {rejected:,} of {rows_in:,} rows are invalid")
 
 
 def summary_table(totals: dict[str, int]) -> Table:

@@ -18,6 +18,7 @@ import pyarrow as pa
 import yaml
 
 from lds_dask.contract import refdata
+from lds_dask.runtime.errors import BadInputError
 
 # Installed wheels carry the schemas inside the package; a source checkout reads schemas/.
 
@@ -51,7 +52,7 @@ REFDATA_SETS = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(BadInputError, ValueError):
     """A frame or file does not have the shape a schema demands (missing column, bad file)."""
 
 

@@ -31,6 +31,7 @@ from xarray.conventions import decode_cf_variables
 from xarray.core import indexing
 
 from lds_dask.cube.write import EXPECTED_INDEX, chunk_key, quiet_zarr
+from lds_dask.runtime.errors import BadInputError
 
 NUMERIC = {f"{k}{b}" for k in ("int", "uint") for b in (8, 16, 32, 64)}
 NUMERIC |= {"bool", "float16", "float32", "float64"}
@@ -39,7 +40,7 @@ ZSTD = numcodecs.Zstd()
 VLEN_UTF8 = numcodecs.VLenUTF8()
 
 
-class CubeError(ValueError):
+class CubeError(BadInputError, ValueError):
     """A user error building or opening a cube (bad config, missing store or cube, a cube
     in a layout this version cannot read). Defined here so the reader raises it too;
     ``lds_dask.cube.build.CubeError`` is the same class."""

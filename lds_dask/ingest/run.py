@@ -59,11 +59,12 @@ from lds_dask.ingest.plan import (
     plan_inputs,
 )
 from lds_dask.ingest.stage import StageTask, stage_files
+from lds_dask.runtime.errors import RowsRejectedError, UnexpectedError
 from lds_dask.runtime.tasks import TaskRunner
 from lds_dask.store import layout as st
 
 
-class RejectRateError(RuntimeError):
+class RejectRateError(RowsRejectedError, RuntimeError):
     """The run quarantined more rows than the ceiling allows; nothing was committed."""
 
     def __init__(self, message: str, report: RunReport):
@@ -71,7 +72,7 @@ class RejectRateError(RuntimeError):
         self.report = report
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(UnexpectedError, RuntimeError):
     """rows_in != rows_stored + rows_quarantined for a file: a bug, never a user error."""
 
 

@@ -48,6 +48,7 @@ from lds_dask import __version__
 from lds_dask.outputs import acro
 from lds_dask.sdc import rules as sdc
 from lds_dask.runtime.hashing import file_sha256
+from lds_dask.runtime.errors import BadInputError
 
 COLUMNS = (
     "area_code",
@@ -71,7 +72,7 @@ VALUE_COLUMN = COLUMNS.index("value")
 HASH_THREADS = 4  # hashlib releases the GIL: hash the written files in parallel
 
 
-class ExportError(ValueError):
+class ExportError(BadInputError, ValueError):
     """An export that cannot be written (bad input, existing output, failed check)."""
 
 

@@ -19,13 +19,15 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lds_dask.runtime.errors import BadInputError
+
 PEOPLE_SCOPES = ("PCR", "ALL")
 EXPORT_FORMATS = ("csv", "parquet", "xlsx")
 PLOT_FORMATS = ("html", "png")
 INPUT_FORMATS = ("parquet", "csv")
 
 
-class JobSpecError(ValueError):
+class JobSpecError(BadInputError, ValueError):
     """The job spec is invalid: unknown key, wrong type, bad value or missing input."""
 
 

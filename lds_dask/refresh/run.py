@@ -45,6 +45,7 @@ from lds_dask.refresh.state import (
     temp_output,
     write_ordered_json,
 )
+from lds_dask.runtime.errors import LdsError, describe_unexpected, one_line
 
 __all__ = [
     "LATEST_FILE",
@@ -280,10 +281,12 @@ def _stage_record(r: StageResult) -> dict:
 
 
 def _error_text(error: BaseException | None) -> str | None:
+    """An expected failure's one line; a bug's type and location only (never its text)."""
     if error is None:
         return None
-    first = (str(error).strip().splitlines() or [""])[0][:300]
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if not isinstance(error, LdsError):
+        return describe_unexpected(error)
+    return f"{type(error).__name__}: {one_line(error)[:300]}"
 
 
 def _iso(t: float) -> str:

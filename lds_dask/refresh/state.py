@@ -18,12 +18,13 @@ from pathlib import Path
 
 from lds_dask import __version__
 from lds_dask.refresh.jobspec import JobSpec
+from lds_dask.runtime.errors import WriteFailedError
 from lds_dask.store.layout import write_json_atomic
 
 STATE_DIR, STATE_FILE, LATEST_FILE = "_refresh", "state.json", "refresh_manifest.json"
 
 
-class RefreshError(RuntimeError):
+class RefreshError(WriteFailedError, RuntimeError):
     """A stage failed; the message names the stage and the cause (never a record value)."""
 
 

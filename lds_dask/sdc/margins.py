@@ -14,13 +14,15 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
+from lds_dask.runtime.errors import DisclosureRefusedError
+
 STATUS_OK, STATUS_PRIMARY, STATUS_SECONDARY, STATUS_ROUNDED = 0, 1, 2, 3
 STATUS_SUFFIX = "_status"
 AREA_DIM, LSOA_DIM = "area", "lsoa"
 LSOA_GROUP_COORDS = ("imd_decile", "ahah_decile")
 
 
-class DisclosureError(ValueError):
+class DisclosureError(DisclosureRefusedError, ValueError):
     """A node cannot be made safe, or a safe view fails its own check."""
 
 

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from lds_dask import __version__
+from lds_dask.runtime.errors import BadInputError
 from lds_dask.runtime.hashing import file_sha256
 
 FORMAT_VERSION = 1
@@ -35,7 +36,7 @@ STORE_FILE, MANIFEST_FILE, TMP_DIR, COMMIT_FILE = (
 PART_FILE = "part-0.parquet"
 
 
-class StoreError(ValueError):
+class StoreError(BadInputError, ValueError):
     """The store is unusable: wrong format version, failed checksum, interrupted commit."""
 
 

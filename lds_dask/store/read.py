@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from lds_dask.contract import bands, refdata
+from lds_dask.runtime.errors import BadInputError
 from lds_dask.runtime.hashing import file_sha256
 
 RECORD_COLUMNS = (
@@ -39,7 +40,7 @@ DERIVED_COLUMNS = (
 SURVEY_COLUMNS = ("visit_date", "swab_result", "survey_weight")
 
 
-class StoreError(ValueError):
+class StoreError(BadInputError, ValueError):
     """The store directory is missing or does not have the documented layout."""
 
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from lds_dask.cli import main
 from lds_dask.refresh.run import hash_tree
+from lds_dask.runtime.errors import ExitCode
 from lds_dask.store.layout import StoreError, read_manifest, verify_store
 from tests.faults.refresh_helpers import copy_completed_run, spec_text, write_spec
 
@@ -27,7 +28,7 @@ def test_corrupted_store_file_is_detected_by_manifest_hash(reference, synth, tmp
         verify_store(store)
     spec = write_spec(tmp_path / "job.toml", spec_text(synth, out, threshold=5))
     result = CliRunner().invoke(main, ["refresh", str(spec), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.BAD_INPUT  # the stage's cause: a store failing its check
     errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
     assert errors == [
         f"error: stage ingest: StoreError: {store}: partition "

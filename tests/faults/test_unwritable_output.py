@@ -13,6 +13,7 @@ from lds_dask.cli import main
 from lds_dask.cube import build as cube
 from lds_dask.refresh.jobspec import load_jobspec
 from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, RefreshError, hash_tree, read_state
+from lds_dask.runtime.errors import ExitCode
 from tests.faults.refresh_helpers import copy_completed_run, refresh, spec_text, write_spec
 
 
@@ -21,7 +22,7 @@ def test_output_root_under_a_file_is_a_clear_error(tmp_path):
     blocker.write_text("a file where the output folder should be")
     spec = write_spec(tmp_path / "job.toml", spec_text(None, blocker / "out"))
     result = CliRunner().invoke(main, ["refresh", str(spec), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.WRITE_FAILED
     assert result.output.splitlines()[-2:] == [
         f"error: output root {blocker / 'out'}: cannot write (Not a directory)",
         f"run manifest: {blocker / 'out' / STATE_DIR}",

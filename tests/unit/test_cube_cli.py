@@ -7,6 +7,7 @@ import datetime as dt
 from click.testing import CliRunner
 
 from lds_dask.cli import main
+from lds_dask.runtime.errors import ExitCode
 
 HART = "E06000001"
 
@@ -37,7 +38,7 @@ def test_help_lists_options():
     assert result.exit_code == 0 and "--scheduler" in result.output and "--workers" in result.output
 
 
-def test_output_under_a_file_is_one_line_exit_2(tmp_path):
+def test_output_under_a_file_is_one_line_write_failure(tmp_path):
     from lds_dask.store.handmade import record_frame, write_store
 
     row = dict(test_id="t1", person_id="p1", specimen_date=dt.date(2020, 10, 5))
@@ -45,6 +46,6 @@ def test_output_under_a_file_is_one_line_exit_2(tmp_path):
     (tmp_path / "file").write_text("a file where the output's parent folder should be")
     out = tmp_path / "file" / "c.zarr"
     result = run("--store", str(tmp_path / "store"), "--out", str(out), "--workers", "1")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == ExitCode.WRITE_FAILED, result.output
     assert f"error: {out}: cannot write (Not a directory)" in result.output
     assert "Traceback" not in result.output

@@ -13,6 +13,7 @@ from test_ingest_fixtures import make_records, write
 from lds_dask.cli import main
 from lds_dask.contract.schemas import SchemaError
 from lds_dask.ingest.run import RejectRateError, ingest
+from lds_dask.runtime.errors import ExitCode
 from lds_dask.store.layout import StoreError, read_manifest
 
 VALID = {
@@ -135,7 +136,7 @@ def test_no_personal_value_in_report_or_messages(tmp_path):
         ("under_a_file", OSError, "Not a directory"),
     ],
 )
-def test_user_errors_are_one_line_and_cli_exits_2(tmp_path, case, error, match):
+def test_user_errors_are_one_line_with_their_exit_code(tmp_path, case, error, match):
     raw = tmp_path / "a.parquet"
     write(make_records(20, 1).drop("la_code") if case == "columns" else make_records(20, 1), raw)
     store = tmp_path / "s"
@@ -152,7 +153,7 @@ def test_user_errors_are_one_line_and_cli_exits_2(tmp_path, case, error, match):
     result = CliRunner().invoke(
         main, ["ingest", "--raw", str(raw), "--store", str(store), "--workers", "1"]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == (ExitCode.WRITE_FAILED if case == "under_a_file" else 2)
     assert "Traceback" not in result.output and result.output.count("error:") == 1
     if case == "under_a_file":
         assert f"error: {store}: cannot write (Not a directory)" in result.output

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from lds_dask.cli import main
+from lds_dask.runtime.errors import ExitCode
 from tests.unit.test_schemas import good_record
 
 PERSONAL_MARKER = "SECRETPERSON"
@@ -56,7 +57,8 @@ def test_every_rule_is_reported_and_exit_is_nonzero(tmp_path):
     result = run(
         tmp_path / "extract.csv", "--table", "test_records", "--quarantine", tmp_path / "q"
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == ExitCode.ROWS_REJECTED, result.output
+    assert result.output.splitlines()[-1] == "error: test_records: 23 of 28 rows are invalid"
     for rule in BAD_ROWS:
         assert rule in result.output
     assert PERSONAL_MARKER not in result.output
