@@ -9,15 +9,80 @@ worker-to-worker, without a trip through the client.
 When waiting fails (a task raised, or the user pressed Ctrl-C), every future of the runner
 that is still referenced is cancelled, so no orphan task keeps writing after the caller has
 cleaned up.
+
+On Dask a task never raises: :func:`run_task` returns a :class:`TaskFailure` instead,
+holding the error's class and its one-line message, and the runner raises it on the client.
+A raising task would make the worker log "Compute Failed" with the exception's text (a
+parser's text quotes the record it failed on), the task's arguments and the traceback. An
+exception that is not an expected failure (:class:`~lds_dask.runtime.errors.LdsError`) is a
+bug and travels as its type and code location only. Workers that die (killed, out of
+memory) end the run with :class:`~lds_dask.runtime.errors.WorkersLostError`. In-process,
+tasks are plain calls and raise as they would anywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from lds_dask.runtime.errors import (
+    LdsError,
+    UnexpectedError,
+    WorkersLostError,
+    describe_unexpected,
+)
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """What a Dask task returns instead of raising: the error's class and message."""
+
+    kind: type[LdsError]
+    message: str
+
+    def error(self) -> LdsError:
+        return self.kind.__new__(self.kind, self.message)  # args only: no custom __init__
+
+
+def run_task(fn: Callable, *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)`` on a worker, with any failure returned as a TaskFailure.
+
+    A task given a failed task's result returns that failure (the first), so a failure
+    travels down the graph to whatever the client gathers."""
+    failed = _first_failure(args) or _first_failure(kwargs.values())
+    if failed is not None:
+        return failed
+    try:
+        return fn(*args, **kwargs)
+    except LdsError as exc:
+        return TaskFailure(type(exc), str(exc))
+    except Exception as exc:
+        return TaskFailure(UnexpectedError, describe_unexpected(exc, "a Dask task"))
+
+
+def _first_failure(values, depth: int = 2) -> TaskFailure | None:
+    """The first TaskFailure among ``values`` or inside their lists, tuples and dicts."""
+    for v in values:
+        if isinstance(v, TaskFailure):
+            return v
+        if depth and isinstance(v, list | tuple | dict):
+            found = _first_failure(v.values() if isinstance(v, dict) else v, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def raise_failures(values: Sequence) -> Sequence:
+    """``values``, unless one is a TaskFailure: then its error, raised here."""
+    failed = _first_failure(values, depth=0)
+    if failed is not None:
+        raise failed.error()
+    return values
 
 
 class TaskRunner:
@@ -31,6 +96,7 @@ class TaskRunner:
         self.client = client
         self.progress = progress
         self._live: weakref.WeakSet = weakref.WeakSet()  # futures made here, still referenced
+        self._cancelled = False
 
     def n_threads(self) -> int:
         """Task slots: worker threads of the client's cluster, 1 in-process."""
@@ -44,7 +110,7 @@ class TaskRunner:
             return [fn(item, *args, **kwargs) for item in _progress(items, label, self.progress)]
         futures = self._track(
             self.client.map(
-                fn,
+                functools.partial(run_task, fn),
                 items,
                 *[[a] * len(items) for a in args],
                 key=_keys(fn, label, len(items)),
@@ -53,7 +119,8 @@ class TaskRunner:
             )
         )
         if self.progress:
-            self._show(futures, label)
+            with self._cancel_on_error():
+                self._wait(futures, label)
         return futures
 
     def pick(self, handles: list, key: Any) -> list:
@@ -62,9 +129,8 @@ class TaskRunner:
             return [h[key] for h in handles]
         if not handles:
             return []
-        return self._track(
-            self.client.map(operator.getitem, handles, [key] * len(handles), pure=False)
-        )
+        getitem = functools.partial(run_task, operator.getitem)
+        return self._track(self.client.map(getitem, handles, [key] * len(handles), pure=False))
 
     def split(self, handles: list, n_parts: int) -> list[list]:
         """Part ``b`` of every handle, for each b: handles must hold sequences of n_parts."""
@@ -93,18 +159,23 @@ class TaskRunner:
                 each(i)
             return handles
         with self._cancel_on_error():
-            if each is not None:
-                from distributed import as_completed
+            if each is None:
+                self._wait(handles)
+                return list(raise_failures(self.client.gather(handles)))
+            from distributed import as_completed
 
-                index = {f.key: i for i, f in enumerate(handles)}
-                for future in as_completed(handles):
-                    future.result()  # a task's error, raised now
-                    each(index[future.key])
-            return self.client.gather(handles)
+            index = {f.key: i for i, f in enumerate(handles)}
+            values: list = [None] * len(handles)
+            for future in as_completed(handles):
+                i = index[future.key]
+                values[i] = raise_failures([future.result()])[0]  # a failure, raised now
+                each(i)
+            return values
 
     def cancel(self) -> None:
         """Cancel every future of this runner that is still referenced somewhere."""
         live = list(self._live)
+        self._cancelled = True
         if self.client is not None and live:
             self.client.cancel(live)
 
@@ -114,19 +185,53 @@ class TaskRunner:
 
     @contextmanager
     def _cancel_on_error(self) -> Iterator[None]:
+        """Cancel outstanding work on any failure; dead workers become WorkersLostError."""
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
+            ours = self._cancelled  # a future this runner cancelled is no lost worker
             self.cancel()
+            lost = None if ours else workers_lost(exc)
+            if lost is not None:
+                raise lost from None
             raise
 
-    def _show(self, futures: list, label: str) -> None:
+    @staticmethod
+    def _wait(futures: list, label: str | None = None) -> None:
+        """Wait for every future (with a progress bar when labelled), raising the first
+        failure as soon as it happens rather than after every task has ended. A finished
+        task's result type is known without fetching it, so only a failure is fetched."""
         from distributed import as_completed
 
-        with self._cancel_on_error():
-            for future in _progress(as_completed(futures), label, True, total=len(futures)):
-                if future.status == "error":
-                    future.result()  # raise the task's error now, not after every task ends
+        done = as_completed(futures)
+        if label is not None:
+            done = _progress(done, label, True, total=len(futures))
+        for future in done:
+            if future.status != "finished" or future.type is TaskFailure:
+                raise_failures([future.result()])
+
+
+def workers_lost(exc: BaseException) -> WorkersLostError | None:
+    """The one-line error for a failure caused by dead workers, else None.
+
+    ``KilledWorker``: a task's workers died too often; a cancelled future: the scheduler
+    dropped the task (every worker holding it or its inputs died); a closed comm: the
+    connection to the cluster went with them."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+    from distributed.comm import CommClosedError
+
+    if isinstance(exc, KilledWorker):
+        why = "a task's worker died repeatedly (killed, or out of memory)"
+    elif isinstance(exc, CancelledError | CommClosedError):
+        why = f"tasks were lost with their workers ({type(exc).__name__})"
+    else:
+        return None
+    return WorkersLostError(
+        f"Dask workers were lost: {why}; the run stopped. Check the workers' memory limit "
+        "and logs, then run the command again"
+    )
 
 
 def _keys(fn: Callable, label: str, n: int) -> list[str]:
