@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import psutil
 
+from lds_dask.runtime.errors import BadInputError
+
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 
@@ -32,7 +34,7 @@ def get_client(
 
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
-        with Client(address, timeout="30s") as client:
+        with connect(address) as client:
             _say(quiet, f"Dask: connected to {address}; dashboard {client.dashboard_link}")
             yield client
         return
@@ -52,6 +54,19 @@ def get_client(
     ):
         _say(quiet, f"Dask: LocalCluster with {n} worker(s); dashboard {client.dashboard_link}")
         yield client
+
+
+def connect(address: str):
+    """A client of the scheduler at ``address``; one that cannot be reached is bad input."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="30s")
+    except OSError as exc:  # a timeout or a refused connection
+        raise BadInputError(
+            f"cannot connect to the Dask scheduler at {address} ({type(exc).__name__}); "
+            f"check --scheduler or {SCHEDULER_ENV}"
+        ) from None
 
 
 def _say(quiet: bool, text: str) -> None:
