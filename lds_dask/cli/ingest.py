@@ -83,7 +83,7 @@ def command(raw, store, survey, ahah, scheduler, workers, max_reject_rate):
 def print_messages(console: Console, report: RunReport) -> None:
     """What the run says besides its table: files not read, recovery, files skipped."""
     for line in report.messages:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)  # paths stay whole
 
 
 def report_table(report: RunReport) -> Table:

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from lds_dask.cli import exits_on_error
-from lds_dask.contract.io import list_input_files, read_table_file
+from lds_dask.contract.io import find_input_files, source_names, write_quarantine
 from lds_dask.contract.schemas import load_schema, table_names
-from lds_dask.contract.validation import validate_frame
+from lds_dask.contract.validation import validate_file
 from lds_dask.runtime.errors import RowsRejectedError
 
 
@@ -33,31 +32,36 @@ from lds_dask.runtime.errors import RowsRejectedError
 @click.option(
     "--quarantine",
     type=click.Path(path_type=Path),
-    help="Write failing rows, with their reason codes, to this directory.",
+    help="Write failing rows, with their reason codes, to this directory "
+    "(one <file>.rejected.parquet per input file; raw values: keep it inside the TRE).",
 )
 @exits_on_error
 def command(path: Path, table: str, quarantine: Path | None):
     """Validate a CSV/parquet file, or a directory of them, against schemas/TABLE."""
     console = Console()
     schema = load_schema(table)
-    files = list_input_files([path])
+    inputs = find_input_files([path])
+    for line in inputs.skipped_lines():
+        click.echo(line)
     totals: dict[str, int] = {}
-    rows_in = rejected = 0
-    for f in files:
-        result = validate_frame(read_table_file(f, schema), schema, source=str(f))
+    rows_in = rejected = written = 0
+    for f, name in zip(inputs.files, source_names(list(inputs.files)), strict=True):
+        result = validate_file(f, schema)
+        if result.rows_in == 0:
+            click.echo(f"{f}: 0 rows (the file has its columns but no data)")
         rows_in += result.rows_in
         rejected += result.rejected.height
         for rule, n in result.rule_counts.items():
             totals[rule] = totals.get(rule, 0) + n
-        if quarantine and result.rejected.height:
-            write_quarantine(result.rejected, quarantine, f)
+        if quarantine:
+            written += write_quarantine(result.rejected, quarantine / f"{name}.rejected.parquet", f)
     click.echo(
-        f"{table}: {rows_in:,} rows in {len(files)} file(s), "
+        f"{table}: {rows_in:,} rows in {len(inputs.files)} file(s), "
         f"{rows_in - rejected:,} valid, {rejected:,} rejected"
     )
     console.print(summary_table(totals))
-    if quarantine and rejected:
-        console.print(f"Quarantined {rejected:,} rows to {quarantine}")
+    if written:
+        click.echo(f"Quarantined {written:,} rows to {quarantine}")
     if rejected:
         raise RowsRejectedError(f"{table}: {rejected:,} of {rows_in:,} rows are invalid")
 
@@ -71,11 +75,4 @@ def summary_table(totals: dict[str, int]) -> Table:
         out.add_row(rule, f"{n:,}")
     if not totals:
         out.add_row("(none)", "0")
-    return out
-
-
-def write_quarantine(rejected: pl.DataFrame, directory: Path, source: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{source.stem}.rejected.parquet"
-    rejected.with_columns(source_file=pl.lit(str(source))).write_parquet(out)
     return out

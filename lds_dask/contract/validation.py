@@ -19,15 +19,19 @@ codes (row numbers in the code table), the form ingest stages and writes them in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import polars as pl
 
 from lds_dask.contract import refdata
+from lds_dask.contract.io import read_table_file
 from lds_dask.contract.schemas import (
     POLARS_TYPES,
+    Field,
     SchemaError,
     TableSchema,
     check_columns,
@@ -39,6 +43,13 @@ from lds_dask.contract.schemas import (
 TRUE_STRINGS, FALSE_STRINGS = ("true", "t", "1", "yes", "y"), ("false", "f", "0", "no", "n")
 HASH_SEED = 20210104
 GIVEN, CODE, FIRST, HOME_LA = "__given_", "__code_", "__first_", "__home_la"
+SOURCE_ROW = Field(
+    "source_row",
+    "int64",
+    False,
+    "Row number in the source file (1 = first data row).",
+    "row number",
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,10 @@ def validate_frame(
 
     ``df`` may hold the schema's types (parquet) or strings (CSV read as text); strings are
     parsed and an unparseable value, or a cell of only spaces, is rejected as
-    ``<field>:dtype``. An empty cell is a missing value. Extra columns are dropped from the
+    ``<field>:dtype``. An empty cell is a missing value. Text is trimmed like every other
+    value: leading and trailing spaces are dropped before a value is checked, compared for
+    uniqueness and kept, so ``" T1"`` and ``"T1"`` are one test_id; a categorical value is
+    looked up as given, so ``" F"`` fails its enum. Extra columns are dropped from the
     valid rows. Uniqueness keeps the first occurrence.
     """
     schema = load_schema(table) if isinstance(table, str) else table
@@ -95,6 +109,17 @@ def validate_frame(
     if rejected["reason"].null_count():
         raise AssertionError("validator: a flagged row fails no rule")  # a bug, never data
     return ValidationResult(work.filter(~bad).select(out), rejected, counts)
+
+
+def validate_file(
+    path: Path, table: str | TableSchema, *, today: dt.date | None = None, coded: bool = False
+) -> ValidationResult:
+    """Read and validate one file; every row, valid or rejected, carries its 1-based
+    ``source_row`` (see :func:`~lds_dask.contract.io.read_table_file`)."""
+    schema = load_schema(table) if isinstance(table, str) else table
+    checked = dataclasses.replace(schema, fields=schema.fields + (SOURCE_ROW,))
+    df = read_table_file(path, schema, row_index=SOURCE_ROW.name)
+    return validate_frame(df, checked, today=today, source=str(path), coded=coded)
 
 
 def prepare(raw: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
@@ -142,14 +167,14 @@ def typed_and_given(name: str, raw: pl.DataType, dtype: str, known: bool) -> lis
 
 
 def typed_value(col: pl.Expr, raw: pl.DataType, dtype: str, known: bool) -> pl.Expr:
-    """The value as the schema type; parsed from text, where blank or unparseable is null."""
+    """The value as the schema type; text is trimmed and parsed, blank or unparseable is null."""
     if known:
         return col
     if raw != pl.String:
         return col.cast(POLARS_TYPES[dtype], strict=False)
-    if dtype == "string":
-        return pl.when(col.str.strip_chars() == "").then(None).otherwise(col)
     text = col.str.strip_chars()
+    if dtype == "string":
+        return pl.when(text == "").then(None).otherwise(text)
     if dtype == "date":
         return text.str.to_date("%Y-%m-%d", strict=False)
     if dtype == "bool":

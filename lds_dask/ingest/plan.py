@@ -9,18 +9,14 @@ bundles of roughly equal population, one stage-2 task per bundle.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from lds_dask.contract import refdata
-from lds_dask.contract.io import list_input_files
+from lds_dask.contract.io import check_file, find_input_files, source_names
 from lds_dask.contract.schemas import (
-    SchemaError,
-    TableSchema,
-    check_columns,
     load_schema,
     refdata_codes,
 )
@@ -54,29 +50,30 @@ class Source:
     quarantine_name: str
 
 
-def plan_inputs(raw_paths, survey) -> list[tuple[Path, TableSpec]]:
-    """Every input file (sorted by path) with its table; checks existence and columns."""
+@dataclass(frozen=True)
+class InputPlan:
+    """The input files of a run, sorted by path (records first), each with its table, and
+    the files of the input directories that are not read, with the reason."""
+
+    files: tuple[tuple[Path, TableSpec], ...]
+    skipped: tuple[tuple[Path, str], ...]
+
+
+def plan_inputs(raw_paths, survey) -> InputPlan:
+    """Every input file with its table; checks existence, headers and parquet types."""
     paths = [raw_paths] if isinstance(raw_paths, str | Path) else list(raw_paths)
-    planned = [(p, RECORDS) for p in sorted({f.resolve() for f in list_input_files(paths)})]
+    found = {RECORDS: find_input_files(paths)}
     if survey:
-        planned += [(p, SURVEY) for p in sorted({f.resolve() for f in list_input_files([survey])})]
+        found[SURVEY] = find_input_files([survey])
+    planned = tuple(
+        (p, spec)
+        for spec, inputs in found.items()
+        for p in sorted({f.resolve() for f in inputs.files})
+    )
     for path, spec in planned:
-        check_file_columns(path, load_schema(spec.table))
-    return planned
-
-
-def check_file_columns(path: Path, schema: TableSchema) -> None:
-    """Read only the header / parquet schema and check the column set (fails fast)."""
-    try:
-        columns = (
-            pl.read_csv(path, n_rows=0, infer_schema=False).columns
-            if path.suffix == ".csv"
-            else list(pl.read_parquet_schema(path))
-        )
-    except Exception as exc:  # many reader exception types for a malformed file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SchemaError(f"{path}: cannot read as {path.suffix[1:]}: {first[:200]}") from None
-    check_columns(columns, schema, str(path))
+        check_file(path, load_schema(spec.table))
+    skipped = tuple((p.resolve(), why) for inputs in found.values() for p, why in inputs.skipped)
+    return InputPlan(planned, skipped)
 
 
 def classify_sources(inputs, manifest: dict, runner: TaskRunner) -> list[Source]:
@@ -86,15 +83,12 @@ def classify_sources(inputs, manifest: dict, runner: TaskRunner) -> list[Source]
     seen = [p for p in paths if str(p) in manifest["files"]]
     hashed = runner.gather(runner.map(file_sha256, seen, label="hash inputs"))
     hashes = dict(zip(seen, hashed, strict=True))
-    sources, stems = [], set()
-    root = Path(os.path.commonpath([p.parent for p in paths]))
+    sources = []
+    names = source_names(paths)
     for index, (path, spec) in enumerate(inputs):
         entry, sha = manifest["files"].get(str(path)), hashes.get(path)
         status = "new" if entry is None else "unchanged" if entry["sha256"] == sha else "changed"
-        name = "__".join(path.relative_to(root).with_suffix("").parts)
-        name = name if name not in stems else f"{name}-{index}"
-        stems.add(name)
-        sources.append(Source(path, index, spec, sha, status, name))
+        sources.append(Source(path, index, spec, sha, status, names[index]))
     return sources
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lds_dask.contract.io import skipped_line
 from lds_dask.ingest.compact import compact_bundle, merge_duplicates, plan_compaction
 from lds_dask.ingest.dedupe import (
     UNIQUE_REASON,
@@ -87,6 +88,7 @@ class RunReport:
     max_reject_rate: float
     ahah: str
     files: tuple[dict, ...]
+    skipped: tuple[dict, ...] = ()  # files of the input folders not read: path, reason
     partitions_written: tuple[str, ...] = ()
     partitions_removed: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
@@ -132,11 +134,13 @@ def ingest(
     store = Path(store)
     runner = TaskRunner(client, progress)
     inputs = plan_inputs(raw_paths, survey)
+    skipped = tuple({"path": str(p), "reason": why} for p, why in inputs.skipped)
     ahah_frame = read_ahah(Path(ahah)) if ahah else None
     st.open_store(store, create=True)
-    messages = st.recover_store(store)
+    messages = [skipped_line(p, why) for p, why in inputs.skipped]
+    messages += st.recover_store(store)
     manifest = st.read_manifest(store)
-    sources = classify_sources(inputs, manifest, runner)
+    sources = classify_sources(inputs.files, manifest, runner)
     messages += [
         f"{s.path}: already ingested with the same sha256; skipped"
         for s in sources
@@ -152,6 +156,7 @@ def ingest(
             params.max_reject_rate,
             "",
             (),
+            skipped=skipped,
             messages=(*messages, "nothing to ingest: the store is up to date"),
         )
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -159,7 +164,7 @@ def ingest(
     try:
         covariates, ahah_note = choose_covariates(ahah_frame, ahah, store)
         return run_ingest(
-            store, run_dir, todo, manifest, covariates, ahah_note, runner, params, messages
+            store, run_dir, todo, manifest, covariates, ahah_note, runner, params, messages, skipped
         )
     except BaseException:
         if not (run_dir / st.COMMIT_FILE).exists():
@@ -180,7 +185,7 @@ def choose_covariates(ahah_frame, ahah_path, store: Path) -> tuple[pl.DataFrame,
 
 
 def run_ingest(
-    store, run_dir, todo, manifest, covariates, ahah_note, runner, params, messages
+    store, run_dir, todo, manifest, covariates, ahah_note, runner, params, messages, skipped
 ) -> RunReport:
     """Stage, deduplicate, compact, reconcile, then commit or fail on the reject rate."""
     out_dir, run_id = run_dir / "out", run_dir.name
@@ -211,7 +216,9 @@ def run_ingest(
     )
     merge_duplicates([r["dups"] for r in results if r["dups"] is not None], todo, qdir)
     files, las_by_file = reconcile(todo, summaries, dup_counts, results)
+    messages = [*messages, *(f"{f['path']}: 0 rows" for f in files if f["rows_in"] == 0)]
     report = build_report(run_id, store, files, results, compact, ahah_note, params, messages)
+    report = dataclasses.replace(report, skipped=skipped)
     if report.reject_rate > params.max_reject_rate:
         report = dataclasses.replace(
             report, status="rejected", partitions_written=(), partitions_removed=()
@@ -305,9 +312,9 @@ def build_report(run_id, store, files, results, compact, ahah_note, params, mess
         params.max_reject_rate,
         ahah_note,
         tuple(files),
-        tuple(sorted(written)),
-        tuple(sorted(removed)),
-        tuple(messages),
+        partitions_written=tuple(sorted(written)),
+        partitions_removed=tuple(sorted(removed)),
+        messages=tuple(messages),
     )
 
 
@@ -334,6 +341,7 @@ def publish(
     out, run_id = run_dir / "out", report.run_id
     side = [f"_runs/{run_id}.json", "lsoa_covariates.parquet"]
     side += [f"quarantine/{run_id}"] if (out / "quarantine" / run_id).exists() else []
+    out.mkdir(parents=True, exist_ok=True)  # a run of empty files wrote no partition here
     covariates.write_parquet(out / "lsoa_covariates.parquet")
     if not (store / "population.parquet").exists():
         population_frame().write_parquet(out / "population.parquet")

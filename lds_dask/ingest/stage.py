@@ -10,27 +10,18 @@ about 72 bytes a test record, written once and read once by stage 2. Each staged
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from lds_dask.contract.io import read_table_file
-from lds_dask.contract.schemas import Field, code_table, load_schema
-from lds_dask.contract.validation import ValidationResult, validate_frame
+from lds_dask.contract.io import write_quarantine
+from lds_dask.contract.schemas import code_table, load_schema
+from lds_dask.contract.validation import ValidationResult, validate_file
 from lds_dask.ingest.dedupe import hash_ids, row_keys, split_by_bucket
 from lds_dask.ingest.plan import Source, TableSpec
 from lds_dask.runtime.hashing import file_sha256
-
-SOURCE_ROW = Field(
-    "source_row",
-    "int64",
-    False,
-    "Row number in the source file (1 = first data row).",
-    "row number",
-)
 
 
 @dataclass(frozen=True)
@@ -55,7 +46,7 @@ def stage_files(task: StageTask) -> dict:
     """
     frames, summaries = [], []
     for src in task.sources:
-        result = validate_file(src, task.today)
+        result = validate_file(src.path, src.spec.table, today=task.today, coded=True)
         write_quarantine(
             result.rejected, task.quarantine_dir / f"{src.quarantine_name}.parquet", src.path
         )
@@ -86,15 +77,6 @@ def summarise(src: Source, result: ValidationResult, valid: pl.DataFrame) -> dic
     }
 
 
-def validate_file(src: Source, today: dt.date | None) -> ValidationResult:
-    """Read and validate one file, coded; every row carries its 1-based ``source_row``."""
-    schema = load_schema(src.spec.table)
-    checked = dataclasses.replace(schema, fields=schema.fields + (SOURCE_ROW,))
-    df = read_table_file(src.path, schema)
-    df = df.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
-    return validate_frame(df, checked, today=today, source=str(src.path), coded=True)
-
-
 def write_staged(valid: pl.DataFrame, task: StageTask) -> None:
     """One uncompressed Arrow IPC file per LA bundle holding any of the valid rows."""
     bundle = pl.lit(task.bundles).gather(pl.col("la_code")).alias("bundle")
@@ -116,13 +98,3 @@ def stage_dir(run_dir: Path, spec: TableSpec, bundle: int) -> Path:
 def stage_path(run_dir: Path, spec: TableSpec, bundle: int, group: int) -> Path:
     """Staged rows of one run of input files in one LA bundle (names sort in file order)."""
     return stage_dir(run_dir, spec, bundle) / f"g{group:06d}.arrow"
-
-
-def write_quarantine(rejected: pl.DataFrame, path: Path, source: Path) -> None:
-    """Rejected rows as text + reason + source_file + source_row; no file when none."""
-    if rejected.height == 0:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rejected.with_columns(
-        pl.col("source_row").cast(pl.Int64), source_file=pl.lit(str(source))
-    ).sort("source_row").write_parquet(path)

@@ -157,3 +157,38 @@ def test_user_errors_are_one_line_with_their_exit_code(tmp_path, case, error, ma
     assert "Traceback" not in result.output and result.output.count("error:") == 1
     if case == "under_a_file":
         assert f"error: {store}: cannot write (Not a directory)" in result.output
+
+
+def test_every_input_is_accounted_for(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    rows_csv(data / "a.CSV", [{**VALID, "test_id": f" t{i} "} for i in range(30)])
+    rows_csv(data / "b.csv", [{**VALID, "test_id": "t0"}])  # " t0 " trimmed: a duplicate
+    (data / "header.csv").write_text(",".join(VALID) + "\n")
+    pl.DataFrame(schema=dict.fromkeys(VALID, pl.String)).write_parquet(data / "none.parquet")
+    (data / "notes.txt").write_text("not data")
+    report = ingest([data], tmp_path / "s", progress=False)
+    counts = {Path(f["path"]).name: (f["rows_in"], f["rows_stored"]) for f in report.files}
+    assert counts == {
+        "a.CSV": (30, 30),
+        "b.csv": (1, 0),
+        "header.csv": (0, 0),
+        "none.parquet": (0, 0),
+    }
+    assert report.files[1]["reasons"] == {"test_id:unique": 1}
+    notes = data.resolve() / "notes.txt"
+    assert report.skipped == ({"path": str(notes), "reason": "not a .csv or .parquet file"},)
+    assert f"{notes}: skipped (not a .csv or .parquet file)" in report.messages
+    assert f"{data.resolve() / 'header.csv'}: 0 rows" in report.messages
+    run = json.loads((tmp_path / "s" / "_runs" / f"{report.run_id}.json").read_text())
+    assert run["skipped"] == [{"path": str(notes), "reason": "not a .csv or .parquet file"}]
+    stored = pl.read_parquet(tmp_path / "s" / "records", hive_partitioning=True)
+    assert sorted(stored["test_id"]) == sorted(f"t{i}" for i in range(30))
+    assert ingest([data], tmp_path / "s", progress=False).status == "noop"
+
+
+def test_only_empty_inputs_commit_zero_rows(tmp_path):
+    (tmp_path / "header.csv").write_text(",".join(VALID) + "\n")
+    report = ingest([tmp_path / "header.csv"], tmp_path / "s", progress=False)
+    assert report.status == "committed" and report.totals["rows_in"] == 0
+    assert read_manifest(tmp_path / "s")["files"][str(tmp_path / "header.csv")]["rows_in"] == 0

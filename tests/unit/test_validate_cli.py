@@ -77,7 +77,8 @@ def test_a_clean_directory_passes(tmp_path):
 
 
 def write_bad_csv(path):
-    path.write_bytes(b'test_id,person_id\n"T1,"P1\n\x00\xff,\n')
+    header = ",".join(good_record()).encode()
+    path.write_bytes(header + b'\n"T1,"P1\n\x00\xff,\n')
 
 
 def write_empty(path):
@@ -102,7 +103,7 @@ def write_not_parquet(path):
 @pytest.mark.parametrize(
     ("name", "writer", "message"),
     [
-        ("bad.csv", write_bad_csv, "cannot read"),
+        ("bad.csv", write_bad_csv, "line 2, column test_id: text after a closing quote"),
         ("empty.csv", write_empty, "empty file"),
         ("missing.csv", write_missing_column, "missing column(s) sex"),
         ("types.parquet", write_wrong_types, "specimen_date is stored as Float64"),
@@ -145,3 +146,36 @@ def test_help_lists_commands():
 def test_version_shows_attribution():
     result = CliRunner().invoke(main, ["--version"])
     assert "Open Government Licence v3.0" in result.output
+
+
+def test_quarantine_files_are_distinct_and_hold_every_reported_row(tmp_path):
+    data = tmp_path / "in"
+    for sub in ("x", "y"):
+        (data / sub).mkdir(parents=True)
+        write_mixed_csv(data / sub / "part-000.csv")
+    write_mixed_csv(data / "a.csv")
+    rows = [good_record(test_id=f"P{i}", age="500") for i in range(7)]
+    pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_parquet(data / "a.parquet")
+    (data / "README.txt").write_text("not data")
+    result = run(data, "--table", "test_records", "--quarantine", tmp_path / "q")
+    assert result.exit_code == ExitCode.ROWS_REJECTED, result.output
+    reported = 3 * len(BAD_ROWS) + 7
+    assert f"{reported} rejected" in result.output
+    assert f"{data / 'README.txt'}: skipped (not a .csv or .parquet file)" in result.output
+    written = {p.name: pl.read_parquet(p) for p in (tmp_path / "q").iterdir()}
+    assert sorted(written) == [
+        "a-1.rejected.parquet",
+        "a.rejected.parquet",
+        "x__part-000.rejected.parquet",
+        "y__part-000.rejected.parquet",
+    ]
+    assert sum(df.height for df in written.values()) == reported
+    assert written["a-1.rejected.parquet"]["source_row"].to_list() == list(range(1, 8))
+
+
+def test_an_empty_input_is_zero_rows_said_plainly(tmp_path):
+    (tmp_path / "h.csv").write_text(",".join(good_record()) + "\n")
+    result = run(tmp_path / "h.csv", "--table", "test_records")
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / 'h.csv'}: 0 rows (the file has its columns but no data)" in result.output
+    assert "0 rows in 1 file(s), 0 valid, 0 rejected" in result.output
