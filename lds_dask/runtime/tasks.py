@@ -7,7 +7,8 @@ stores), so each algorithm is written once. Results stay on the workers until ga
 worker-to-worker, without a trip through the client.
 
 When waiting fails (a task raised, or the user pressed Ctrl-C), every future of the runner
-that is still referenced is cancelled, so no orphan task keeps writing after the caller has
+that is still referenced is cancelled, and the runner waits for the tasks already running
+to end (:meth:`TaskRunner.settle`), so no orphan task keeps writing after the caller has
 cleaned up.
 
 On Dask a task never raises: :func:`run_task` returns a :class:`TaskFailure` instead,
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +38,9 @@ from lds_dask.runtime.errors import (
     WorkersLostError,
     describe_unexpected,
 )
+
+SETTLE_SECONDS = 300.0  # the longest wait for cancelled tasks that are still running
+RUNNING_STATES = frozenset({"executing", "long-running", "cancelled", "resumed"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class TaskRunner:
         self.client = client
         self.progress = progress
         self._live: weakref.WeakSet = weakref.WeakSet()  # futures made here, still referenced
+        self._keys: set = set()  # keys of every task made here, to see which still run
         self._cancelled = False
 
     def n_threads(self) -> int:
@@ -179,8 +185,26 @@ class TaskRunner:
         if self.client is not None and live:
             self.client.cancel(live)
 
+    def settle(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Wait (at most ``timeout``) until no worker still runs a task of this runner.
+
+        Cancelling stops the tasks that have not started; one already running goes on to
+        its end, and must not write into a temp area after the caller has removed it."""
+        if self.client is None or not self._keys:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                busy = self.client.run(_running, self._keys, on_error="ignore")
+            except Exception:  # the cluster is gone: nothing runs on it
+                return
+            if not any(isinstance(v, list) and v for v in busy.values()):
+                return
+            time.sleep(0.1)
+
     def _track(self, futures: list) -> list:
         self._live.update(futures)
+        self._keys.update(f.key for f in futures)
         return futures
 
     @contextmanager
@@ -191,6 +215,7 @@ class TaskRunner:
         except BaseException as exc:
             ours = self._cancelled  # a future this runner cancelled is no lost worker
             self.cancel()
+            self.settle()
             lost = None if ours else workers_lost(exc)
             if lost is not None:
                 raise lost from None
@@ -209,6 +234,12 @@ class TaskRunner:
         for future in done:
             if future.status != "finished" or future.type is TaskFailure:
                 raise_failures([future.result()])
+
+
+def _running(keys: set, dask_worker=None) -> list:
+    """The keys among ``keys`` whose task is running on this worker (run by ``settle``)."""
+    tasks = dask_worker.state.tasks
+    return [k for k in keys if k in tasks and tasks[k].state in RUNNING_STATES]
 
 
 def workers_lost(exc: BaseException) -> WorkersLostError | None:

@@ -9,6 +9,7 @@ its type and code location, never its text; the workers log no "Compute Failed".
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,21 @@ def test_a_failure_travels_through_later_tasks_to_the_gather(local_client, later
 def test_in_process_errors_are_raised_unchanged():
     with pytest.raises(ValueError, match=MARKER):
         TaskRunner().map(sleep_or_fail, [-1])
+
+
+def write_late(path: str) -> None:
+    """Fail at once for "fail", else write ``path`` after a second."""
+    if path == "fail":
+        raise SchemaError("fail: line 2, column test_id: unclosed quote")
+    time.sleep(1.0)
+    Path(path).write_text("late")
+
+
+def test_no_task_runs_on_after_a_failure(local_client, tmp_path):
+    """A task already running when another fails is waited for, so it cannot write into a
+    temp area the caller removes as soon as the error reaches it."""
+    runner = TaskRunner(local_client)
+    late = tmp_path / "late.txt"
+    with pytest.raises(SchemaError):
+        runner.gather(runner.map(write_late, [str(late), "fail"]))
+    assert late.exists()  # written before the error reached the caller, not after
