@@ -80,18 +80,21 @@ def structure_fault(text: str, n_columns: int) -> CsvFault | None:
 
 
 def encoding_fault(prefix: str) -> CsvFault:
-    """The line and field of the first byte that is not UTF-8 (it ends ``prefix``)."""
-    reader = csv.reader(io.StringIO(prefix, newline=""))
-    start = last_start = 1
+    """The line and field of the first byte that is not UTF-8 (it ends ``prefix``, whose
+    quoting is sound up to there, else :func:`structure_fault` would have named it)."""
+    reader = csv.reader(io.StringIO(prefix, newline=""), strict=True)
+    start = last_start = 1  # the lines the next and the last record read start on
+    cut = False  # the prefix ends inside a quoted field of the record at ``start``
     try:
         for _ in reader:
             last_start, start = start, reader.line_num + 1
     except csv.Error:
-        last_start = start
-    line = prefix.count("\n") + 1
-    record = record_text(prefix, last_start)
+        cut = True
+    # the last record read holds the byte unless the prefix ends with a whole line
+    whole = cut or prefix.endswith(("\n", "\r")) or not prefix
+    record = record_text(prefix, start if whole else last_start)
     field = record.count(SEPARATOR) if QUOTE not in record else record_fault(record, True)[0]
-    return CsvFault(line, field, NOT_UTF8)
+    return CsvFault(prefix.count("\n") + 1, field, NOT_UTF8)
 
 
 def quoting_fault(text: str) -> CsvFault | None:

@@ -193,3 +193,18 @@ def test_source_names_are_distinct(tmp_path):
     paths = [tmp_path / n for n in ("a.csv", "a.parquet", "x/part-000.csv", "y/part-000.csv")]
     assert source_names(paths) == ["a", "a-1", "x__part-000", "y__part-000"]
     assert source_names([tmp_path / "x" / "a.csv", tmp_path / "x" / "a.parquet"]) == ["a", "a-1"]
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "field"),
+    [
+        (b"a,b,c\n1,2,3\n\xff1,2,3\n", 3, 0),  # first byte of a line
+        (b"a,b,c\n1,2,3\n1,2,\xff\n", 3, 2),
+        (b'a,b,c\n1,"x,y",\xff\n', 2, 2),  # after a quoted separator
+        (b'a,b,c\n1,"x\n\xffy",3\n', 3, 1),  # inside a value spanning lines
+        (b"a,b,c\n1,2,3\xff", 2, 2),  # the last byte, no line end
+    ],
+)
+def test_a_byte_that_is_not_utf8_is_found_by_line_and_field(data, line, field):
+    fault = locate_csv_fault(data, 3)
+    assert (fault.line, fault.field) == (line, field)
