@@ -223,6 +223,11 @@ def render_schema_docs() -> str:
         "# Data contracts\n",
         "Generated from `schemas/*.yaml` by "
         "`python -m lds_dask.contract.schemas > docs/schemas.md`; a test keeps it in step.\n",
+        "\nDates, numbers, flags and free text (identifiers included) are trimmed of leading "
+        "and trailing spaces before they are checked and stored (` T1` and `T1` are one "
+        "`test_id`); a categorical value (an enum or reference code) must match exactly "
+        "(` F` fails `enum`); a cell of only spaces fails its `dtype` rule. A CSV line of "
+        "only spaces and separators is not a row.\n",
     ]
     for name in table_names():
         s = load_schema(name)

@@ -166,12 +166,13 @@ def test_ids_are_trimmed_like_every_other_field():
         good_record(test_id=" T1", person_id="P1 "),
         good_record(test_id="T1", person_id=" P1"),
         good_record(test_id="T2\t", specimen_date=" 2020-10-02 ", age=" 40"),
+        good_record(test_id="T3", sex=" F"),  # a categorical value must match exactly
     ]
     result = validate_frame(pl.DataFrame(rows), "test_records", today=TODAY)
     assert result.valid["test_id"].to_list() == ["T1", "T2"]
     assert result.valid["person_id"].to_list() == ["P1", "P1"]
-    assert result.rejected["reason"].to_list() == ["test_id:unique"]
-    assert result.rejected["test_id"].to_list() == ["T1"]  # quarantined as given
+    assert result.rejected["reason"].to_list() == ["test_id:unique", "sex:enum"]
+    assert result.rejected["test_id"].to_list() == ["T1", "T3"]  # quarantined as given
 
 
 def test_suffixes_are_read_in_any_case_and_other_files_are_listed(tmp_path):
