@@ -148,17 +148,9 @@ def ingest(
     ]
     todo = [s for s in sources if s.status != "unchanged"]
     if not todo:
-        return RunReport(
-            "",
-            "noop",
-            str(store),
-            0.0,
-            params.max_reject_rate,
-            "",
-            (),
-            skipped=skipped,
-            messages=(*messages, "nothing to ingest: the store is up to date"),
-        )
+        messages.append("nothing to ingest: the store is up to date")
+        noop = RunReport("", "noop", str(store), 0.0, params.max_reject_rate, "", ())
+        return dataclasses.replace(noop, skipped=skipped, messages=tuple(messages))
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = store / st.TMP_DIR / run_id
     try:
