@@ -6,17 +6,26 @@ first fault is named by line number, column (from the header) and rule: bytes th
 not UTF-8, a quote that is never closed, text after a closing quote, a quote inside an
 unquoted field, more fields than the header. Values are never part of a fault.
 
-The structure is checked with Python's ``csv`` module (C speed); only the one record that
-fails is scanned character by character, to find the field where its quoting goes wrong.
+The file is streamed, so memory stays bounded however large it is: the structure is
+checked with Python's ``csv`` module (C speed), and only the record that fails is scanned
+character by character (its first ``RECORD_CHARS``), to find the field where its quoting
+goes wrong.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
 
 QUOTE, SEPARATOR = '"', ","
+CHUNK_BYTES = 1 << 20
+RECORD_CHARS = 1 << 20  # the longest stretch of one record scanned character by character
 NOT_UTF8 = "bytes that are not valid UTF-8 (save the file as UTF-8)"
 UNCLOSED = "a quoted field is never closed (an unbalanced quote)"
 AFTER_QUOTE = "text after a closing quote (a quote inside a quoted field must be doubled)"
@@ -41,84 +50,128 @@ class CsvFault:
         return f"line {self.line}, {where}: {self.rule}"
 
 
-def locate_csv_fault(data: bytes, n_columns: int) -> CsvFault | None:
-    """The first fault in ``data`` (a whole CSV file, header first), or None if none of
-    the known kinds is found."""
-    text, bad_byte = decodable_prefix(data)
-    fault = structure_fault(text, n_columns)
+def locate_csv_fault(path: Path, n_columns: int) -> CsvFault | None:
+    """The first fault of the CSV file at ``path`` (header first, ``n_columns`` names in
+    it), or None if none of the known kinds is found."""
+    bad_byte = first_bad_byte(path)
+    fault = structure_fault(path, bad_byte, n_columns)
     if bad_byte is not None and (fault is None or fault.rule == UNCLOSED):
         # a quote that seems open at the bad byte may only be cut off by it
-        return encoding_fault(text)
-    return fault or quoting_fault(text)
+        return encoding_fault(path, bad_byte)
+    return fault or quoting_fault(path, bad_byte)
 
 
-def decodable_prefix(data: bytes) -> tuple[str, int | None]:
-    """The text before the first byte that is not UTF-8 (a BOM dropped), and that byte's
-    offset (None when every byte decodes)."""
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        return data[start:].decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return data[start : start + exc.start].decode("utf-8"), start + exc.start
-
-
-def structure_fault(text: str, n_columns: int) -> CsvFault | None:
-    """A record with more fields than the header, or quoting the ``csv`` module refuses."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    start = 1  # the line the current record starts on
-    try:
-        for row in reader:
-            if len(row) > n_columns:
-                return CsvFault(
-                    start, n_columns, f"{len(row)} fields where the header has {n_columns}"
-                )
-            start = reader.line_num + 1
-    except csv.Error:
-        field, rule = record_fault(record_text(text, start))
-        return CsvFault(start, field, rule or UNCLOSED)
-    return None
-
-
-def encoding_fault(prefix: str) -> CsvFault:
-    """The line and field of the first byte that is not UTF-8 (it ends ``prefix``, whose
-    quoting is sound up to there, else :func:`structure_fault` would have named it)."""
-    reader = csv.reader(io.StringIO(prefix, newline=""), strict=True)
-    start = last_start = 1  # the lines the next and the last record read start on
-    cut = False  # the prefix ends inside a quoted field of the record at ``start``
-    try:
-        for _ in reader:
-            last_start, start = start, reader.line_num + 1
-    except csv.Error:
-        cut = True
-    # the last record read holds the byte unless the prefix ends with a whole line
-    whole = cut or prefix.endswith(("\n", "\r")) or not prefix
-    record = record_text(prefix, start if whole else last_start)
-    field = record.count(SEPARATOR) if QUOTE not in record else record_fault(record, True)[0]
-    return CsvFault(prefix.count("\n") + 1, field, NOT_UTF8)
-
-
-def quoting_fault(text: str) -> CsvFault | None:
-    """The first quote inside an unquoted field (the ``csv`` module takes it as text, the
-    reader does not), scanning every record: the slow path, taken last."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    for row in reader:
-        if any(QUOTE in value for value in row):
-            field, rule = record_fault(record_text(text, start))
-            if rule is not None:
-                return CsvFault(start, field, rule)
-        start = reader.line_num + 1
-    return None
-
-
-def record_text(text: str, line: int) -> str:
-    """The text from the start of ``line`` (1-based) to the end of ``text``."""
+def first_bad_byte(path: Path) -> int | None:
+    """The offset of the first byte that is not UTF-8 (None when every byte decodes)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    for _ in range(line - 1):
-        offset = text.find("\n", offset) + 1
-        if offset == 0:
-            return ""
-    return text[offset:]
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return offset - pending + exc.start
+            if not chunk:
+                return None
+            offset += len(chunk)
+
+
+class _Upto(io.RawIOBase):
+    """The first ``limit`` bytes of a binary file."""
+
+    def __init__(self, raw, limit: int):
+        self.raw, self.left = raw, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+@contextmanager
+def text_before(path: Path, limit: int | None) -> Iterator[TextIO]:
+    """The file as text (a BOM dropped), up to byte ``limit`` (None: to its end)."""
+    with open(path, "rb") as raw:
+        stream = raw if limit is None else io.BufferedReader(_Upto(raw, limit))
+        yield io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def structure_fault(path: Path, limit: int | None, n_columns: int) -> CsvFault | None:
+    """A record with more fields than the header, or quoting the ``csv`` module refuses."""
+    with text_before(path, limit) as text:
+        reader = csv.reader(text, strict=True)
+        start = 1  # the line the current record starts on
+        try:
+            for row in reader:
+                if len(row) > n_columns:
+                    extra = f"{len(row)} fields where the header has {n_columns}"
+                    return CsvFault(start, n_columns, extra)
+                start = reader.line_num + 1
+        except csv.Error:
+            field, rule = record_fault(record_text(path, limit, start))
+            return CsvFault(start, field, rule or UNCLOSED)
+    return None
+
+
+def encoding_fault(path: Path, bad_byte: int) -> CsvFault:
+    """The line and field of the first byte that is not UTF-8; the quoting before it is
+    sound, else :func:`structure_fault` would have named that first."""
+    with text_before(path, bad_byte) as text:
+        reader = csv.reader(text, strict=True)
+        start = last_start = 1  # the lines the next and the last record read start on
+        cut = False  # the text ends inside a quoted field of the record at ``start``
+        try:
+            for _ in reader:
+                last_start, start = start, reader.line_num + 1
+        except csv.Error:
+            cut = True
+    newlines, last = count_newlines(path, bad_byte)
+    # the last record read holds the byte unless the text before it ends with a whole line
+    whole = cut or last in (b"", b"\n", b"\r")
+    record = record_text(path, bad_byte, start if whole else last_start)
+    if len(record) == RECORD_CHARS:
+        return CsvFault(newlines + 1, None, NOT_UTF8)  # too long a record to follow
+    field = record.count(SEPARATOR) if QUOTE not in record else record_fault(record, True)[0]
+    return CsvFault(newlines + 1, field, NOT_UTF8)
+
+
+def count_newlines(path: Path, limit: int) -> tuple[int, bytes]:
+    """How many line feeds the first ``limit`` bytes hold, and the last of those bytes."""
+    count, last, left = 0, b"", limit
+    with open(path, "rb") as f:
+        while left > 0 and (chunk := f.read(min(CHUNK_BYTES, left))):
+            count, last, left = count + chunk.count(b"\n"), chunk[-1:], left - len(chunk)
+    return count, last
+
+
+def quoting_fault(path: Path, limit: int | None) -> CsvFault | None:
+    """The first quote inside an unquoted field (the ``csv`` module takes it as text, the
+    reader does not), looking into each record that holds a quote: taken last."""
+    with text_before(path, limit) as text:
+        reader = csv.reader(text)
+        start = 1
+        for row in reader:
+            if any(QUOTE in value for value in row):
+                field, rule = record_fault(record_text(path, limit, start))
+                if rule is not None:
+                    return CsvFault(start, field, rule)
+            start = reader.line_num + 1
+    return None
+
+
+def record_text(path: Path, limit: int | None, line: int) -> str:
+    """At most RECORD_CHARS of the text from the start of ``line`` (1-based)."""
+    with text_before(path, limit) as text:
+        for _ in range(line - 1):
+            if not text.readline():
+                return ""
+        return text.read(RECORD_CHARS)
 
 
 def record_fault(record: str, to_end: bool = False) -> tuple[int | None, str | None]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lds_dask.contract.csv_faults import locate_csv_fault
+from lds_dask.contract.csv_faults import NOT_UTF8, locate_csv_fault, record_fault
 from lds_dask.contract.schemas import SchemaError, TableSchema, check_columns
 
 SUFFIXES = (".csv", ".parquet")
@@ -170,11 +170,14 @@ def read_header(path: Path) -> list[str]:
         raise SchemaError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if b"\n" not in head and len(head) == HEADER_BYTES:
         raise SchemaError(f"{path}: cannot read as csv: line 1 has no end in its first 1 MiB")
-    line = head.split(b"\n", 1)[0]
-    fault = locate_csv_fault(line, len(line) + 1)
-    if fault is not None:
-        raise SchemaError(f"{path}: cannot read as csv: line 1 (the header): {fault.rule}")
-    return next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]), [])
+    try:
+        line = head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise SchemaError(f"{path}: cannot read as csv: line 1 (the header): {NOT_UTF8}") from None
+    _, rule = record_fault(line)
+    if rule is not None:
+        raise SchemaError(f"{path}: cannot read as csv: line 1 (the header): {rule}")
+    return next(csv.reader([line]), [])
 
 
 def check_header(columns: list[str], schema: TableSchema, source: str) -> None:
@@ -211,7 +214,7 @@ def locate_fault(path: Path, columns: list[str]) -> str:
     """Where a file the reader rejected goes wrong, without any value from it."""
     if file_kind(path) == "parquet":
         return locate_parquet_fault(path)
-    fault = locate_csv_fault(path.read_bytes(), len(columns))
+    fault = locate_csv_fault(path, len(columns))
     if fault is None:
         return "malformed CSV (the reader failed; no fault of a known kind was found)"
     return fault.describe(columns)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lds_dask.contract import csv_faults
 from lds_dask.contract.csv_faults import locate_csv_fault
 from lds_dask.contract.io import find_input_files, read_table_file, source_names
 from lds_dask.contract.schemas import SchemaError, load_schema
@@ -82,9 +83,10 @@ def test_a_malformed_csv_is_named_by_line_and_column(tmp_path, data, expected):
     assert read_error(path).startswith(f"cannot read as csv: {expected}")
 
 
-def test_a_quoted_line_break_counts_in_the_line_numbers():
-    text = f'{HEADER}\nT0,"{MARKER}\nwrapped",x\nT1,"{MARKER}1,2020\n'.encode()
-    fault = locate_csv_fault(text, 12)
+def test_a_quoted_line_break_counts_in_the_line_numbers(tmp_path):
+    path = tmp_path / "wrapped.csv"
+    path.write_text(f'{HEADER}\nT0,"{MARKER}\nwrapped",x\nT1,"{MARKER}1,2020\n')
+    fault = locate_csv_fault(path, 12)
     assert (fault.line, fault.field) == (4, 1)
 
 
@@ -206,6 +208,20 @@ def test_source_names_are_distinct(tmp_path):
         (b"a,b,c\n1,2,3\xff", 2, 2),  # the last byte, no line end
     ],
 )
-def test_a_byte_that_is_not_utf8_is_found_by_line_and_field(data, line, field):
-    fault = locate_csv_fault(data, 3)
+def test_a_byte_that_is_not_utf8_is_found_by_line_and_field(tmp_path, data, line, field):
+    (tmp_path / "x.csv").write_bytes(data)
+    fault = locate_csv_fault(tmp_path / "x.csv", 3)
     assert (fault.line, fault.field) == (line, field)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 64])
+def test_the_first_bad_byte_is_found_across_chunk_edges(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(csv_faults, "CHUNK_BYTES", chunk)
+    good = "a,b\nx,é€😀\n".encode()  # 2-, 3- and 4-byte characters
+    (tmp_path / "ok.csv").write_bytes(good)
+    assert csv_faults.first_bad_byte(tmp_path / "ok.csv") is None
+    for bad in (good + b"\xff", good[:-3] + b"\xe2\x82", b"\xc3" + good):
+        (tmp_path / "bad.csv").write_bytes(bad)
+        with pytest.raises(UnicodeDecodeError) as caught:
+            bad.decode("utf-8")
+        assert csv_faults.first_bad_byte(tmp_path / "bad.csv") == caught.value.start
