@@ -24,7 +24,10 @@ EXIT_USER_ERROR = 2
     "out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Cube to write (a .zarr directory; replaced if it exists).",
+    help=(
+        "Cube to write (a .zarr directory). An existing one is replaced only if "
+        "`lds-dask cube` wrote it; it must not be, hold or sit inside the store."
+    ),
 )
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler.")
 @click.option(
@@ -49,26 +52,35 @@ def command(
     people_scope: str,
     quiet: bool,
 ):
-    """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store."""
+    """Build the all-LA profile cube (xarray DataTree on zarr) from an ingest store.
+
+    The store is checked first (manifest, commit marker, partition set) and every partition
+    as it is read (sha256); the cube is written beside ``--out`` and renamed into place."""
     from lds_dask.cli import cannot_write
     from lds_dask.cube.build import CubeConfig, CubeError, build_cube
     from lds_dask.runtime.cluster import get_client
-    from lds_dask.store.read import StoreError, check_store
+    from lds_dask.runtime.publish import PublishError, check_target, publishing
+    from lds_dask.store.read import Store, StoreError
 
+    reads = [("store", store)]
     try:
-        check_store(store)
+        Store(store)
         config = CubeConfig(people_scope=people_scope)
-    except (StoreError, CubeError) as exc:
+        check_target(out, "cube", overwrite=True, reads=reads)
+    except (StoreError, CubeError, PublishError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
     start = time.perf_counter()
     try:
-        with get_client(scheduler, workers, quiet=quiet) as client:
-            path = build_cube(store, out, client=client, config=config, progress=not quiet)
-    except CubeError as exc:
+        with (
+            get_client(scheduler, workers, quiet=quiet) as client,
+            publishing(out, "cube", overwrite=True, reads=reads) as tmp,
+        ):
+            build_cube(store, tmp, client=client, config=config, progress=not quiet)
+    except (CubeError, StoreError, PublishError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
     except OSError as exc:  # e.g. a full disk or an output path under a file
         click.echo(f"error: {cannot_write(exc, out)}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    click.echo(f"Cube written to {path} in {time.perf_counter() - start:.1f} s")
+    click.echo(f"Cube written to {out} in {time.perf_counter() - start:.1f} s")
