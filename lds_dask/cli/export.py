@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lds_dask.outputs.export import FORMATS, ExportError, export_cube
+from lds_dask.runtime.publish import PublishError
 from lds_dask.sdc.rules import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureError, DisclosureRules
 
 EXIT_BAD_INPUT = 2
@@ -27,7 +28,10 @@ EXIT_BAD_INPUT = 2
     "out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Output directory (must not exist unless --overwrite).",
+    help=(
+        "Output directory: must not exist unless --overwrite, and must not be, hold or "
+        "sit inside the cube."
+    ),
 )
 @click.option(
     "--threshold",
@@ -56,7 +60,14 @@ EXIT_BAD_INPUT = 2
     show_default=True,
     help=f"Comma-separated formats: {', '.join(FORMATS)}.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help=(
+        "Replace an earlier export at --out (a directory this command wrote); a store, a "
+        "cube, an input or any other directory is refused."
+    ),
+)
 def command(
     cube: Path,
     out: Path,
@@ -80,7 +91,7 @@ def command(
             overwrite=overwrite,
             command=shlex.join(["lds-dask", *sys.argv[2:]]),
         )
-    except (ExportError, DisclosureError) as exc:
+    except (ExportError, DisclosureError, PublishError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     for path in sorted(p for p in written.rglob("*") if p.is_file()):
