@@ -25,7 +25,9 @@ the cube read) and the sha256 listed for ``results.json``; so do the ``checksums
 two files. Set ``SOURCE_DATE_EPOCH`` (seconds) to fix the time too: then only
 ``cube.source`` can differ.
 
-Before anything is written, ``DIR`` must be safe to write (:mod:`lds_dask.runtime.publish`): not the cube, inside it or
+Before anything is written, every category label and area code of the cube must be a
+declared category or a reference code (:func:`lds_dask.sdc.labels.check_labels`), and
+``DIR`` must be safe to write (:mod:`lds_dask.runtime.publish`): not the cube, inside it or
 containing it, and, when it exists, an export written before (its ``.lds-dask-output.json``
 says so) that ``overwrite`` allows replacing. Everything is written into a hidden temporary
 sibling that is renamed into place at the end, so an interrupted export never leaves a
@@ -48,6 +50,7 @@ from lds_dask.outputs import acro
 from lds_dask.runtime.hashing import file_sha256
 from lds_dask.runtime.publish import PublishError, check_target, publishing
 from lds_dask.sdc import rules as sdc
+from lds_dask.sdc.labels import check_labels
 
 COLUMNS = (
     "area_code",
@@ -99,6 +102,7 @@ def export_cube(
     except PublishError as exc:
         raise ExportError(str(exc)) from None
     tree, source = open_tree(cube)
+    check_labels(tree)
     safe = sdc.safe_view(tree, rules) if safe is None else safe
     when = acro.export_time()
     with publishing(out, "export", overwrite, reads) as tmp:
