@@ -27,7 +27,10 @@ from lds_dask.sdc.rules import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureErro
     "out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Output directory (must not exist unless --overwrite).",
+    help=(
+        "Output directory: must not exist unless --overwrite, and must not be, hold or "
+        "sit inside the cube."
+    ),
 )
 @click.option(
     "--threshold",
@@ -56,7 +59,14 @@ from lds_dask.sdc.rules import DEFAULT_THRESHOLD, ROUNDING_BASES, DisclosureErro
     show_default=True,
     help=f"Comma-separated formats: {', '.join(FORMATS)}.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help=(
+        "Replace an earlier export at --out (a directory this command wrote); a store, a "
+        "cube, an input or any other directory is refused."
+    ),
+)
 @exits_on_error
 def command(
     cube: Path,

@@ -49,7 +49,12 @@ def _open(cube_path: str, la: str, safe: bool):
     help="The cube (zarr directory).",
 )
 @click.option("--la", required=True, help="Lower-tier LA code (GSS), e.g. E06000001.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output directory: must not exist unless --overwrite; never the cube or inside it.",
+)
 @click.option(
     "--format",
     "formats",
@@ -60,17 +65,29 @@ def _open(cube_path: str, la: str, safe: bool):
 @click.option(
     "--safe", is_flag=True, help="Plot only the disclosure-controlled view (default rules)."
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace plots this command wrote at --out before; any other directory is refused.",
+)
 @exits_on_error
-def command(cube_path: str, la: str, out: str, formats: str, safe: bool):
-    """Write every comparison plot for one LA (HTML and/or PNG) and print their paths."""
+def command(cube_path: str, la: str, out: str, formats: str, safe: bool, overwrite: bool):
+    """Write every comparison plot for one LA (HTML and/or PNG) and print their paths.
+
+    The plots are written into a hidden folder beside --out, renamed into place when all
+    are written."""
     from lds_dask.outputs.plots import figures as plots
+    from lds_dask.runtime.publish import check_target, publishing
 
     chosen = _formats(formats)
+    target, reads = Path(out), [("cube", Path(cube_path))]
+    check_target(target, "plots", overwrite, reads)
     cube = _open(cube_path, la, safe)
-    target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
-    for stem, obj in la_plots(cube, la, safe=safe).items():
-        for fmt in chosen:
-            path = target / f"{la}_{stem}.{fmt}"
-            (plots.save_html if fmt == "html" else plots.save_png)(obj, path)
-            click.echo(str(path))
+    written = []
+    with publishing(target, "plots", overwrite, reads) as tmp:
+        for stem, obj in la_plots(cube, la, safe=safe).items():
+            for fmt in chosen:
+                written.append(f"{la}_{stem}.{fmt}")
+                (plots.save_html if fmt == "html" else plots.save_png)(obj, tmp / written[-1])
+    for name in written:
+        click.echo(str(target / name))

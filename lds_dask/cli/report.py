@@ -24,12 +24,20 @@ from lds_dask.runtime.errors import BadInputError
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for index.html, one CODE.html per LA and static/.",
+    help=(
+        "Directory for index.html, one CODE.html per LA and static/: must not exist unless "
+        "--overwrite; never the cube or inside it."
+    ),
 )
 @click.option("--la", "las", multiple=True, help="LA code to include (repeatable; default all).")
 @click.option("--safe", is_flag=True, help="Only the disclosure-controlled view of the cube.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 @click.option("--workers", type=int, default=None, help="Local workers (default: one per core).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a report pack this command wrote at --out; any other directory is refused.",
+)
 @exits_on_error
 def command(
     cube: Path,
@@ -38,6 +46,7 @@ def command(
     safe: bool,
     scheduler: str | None,
     workers: int | None,
+    overwrite: bool,
 ):
     """Build one HTML profile per LA, in parallel on Dask, plus a searchable index.html.
 
@@ -49,7 +58,13 @@ def command(
     start = time.perf_counter()
     try:
         rows = build_report(
-            cube, out, list(las) or None, safe=safe, scheduler=scheduler, workers=workers
+            cube,
+            out,
+            list(las) or None,
+            safe=safe,
+            scheduler=scheduler,
+            workers=workers,
+            overwrite=overwrite,
         )
     except ValueError as exc:  # its checks of --la (a cube holds no person-level value)
         raise BadInputError(str(exc)) from None

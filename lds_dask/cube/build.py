@@ -31,16 +31,7 @@ from lds_dask.cube.people import PEOPLE_SCOPES, find_person_week_owners
 from lds_dask.cube.read import CubeError, open_tree
 from lds_dask.cube.write import write_cube
 from lds_dask.runtime.tasks import TaskRunner
-from lds_dask.store.read import (
-    StoreError,
-    bundle_las,
-    check_store,
-    manifest_sha256,
-    read_lsoa_ahah,
-    read_population,
-    store_format,
-    store_la_codes,
-)
+from lds_dask.store.read import Store, StoreError
 
 __all__ = ["CubeConfig", "CubeError", "build_cube", "cube_to_frame", "open_cube"]
 
@@ -115,15 +106,14 @@ def build_cube(
     With ``client`` (a ``distributed.Client``) every pass runs as Dask tasks, one per
     LA bundle; without, the same tasks run in this process. Returns ``out``.
     """
-    store, out = Path(store), Path(out)
+    out = Path(out)
     try:
-        check_store(store)
+        store = Store(store)
     except StoreError as exc:
         raise CubeError(str(exc)) from None
     runner = TaskRunner(client, progress)
-    bundles = bundle_las(
-        store,
-        store_la_codes(store),
+    bundles = store.bundle_las(
+        store.la_codes(),
         int(config.bundle_mb * 2**20),
         min_bundles=BUNDLES_PER_THREAD * runner.n_threads(),
     )
@@ -143,23 +133,23 @@ def build_cube(
     return out
 
 
-def assemble_tree(parts: list[dict], store: Path, config: CubeConfig) -> xr.DataTree:
+def assemble_tree(parts: list[dict], store: Store, config: CubeConfig) -> xr.DataTree:
     """The cube DataTree from the gathered bundle frames."""
     counts = pl.concat([p["counts"] for p in parts])
     if counts.height == 0:
         raise CubeError(f"{store}: the store holds no records")
     surveys = [p["survey"] for p in parts if p["survey"] is not None]
     survey = pl.concat(surveys) if surveys else None
-    nodes = build_area_nodes(counts, survey, read_population(store))
+    nodes = build_area_nodes(counts, survey, store.read_population())
     lsoa = pl.concat([p["lsoa"] for p in parts], how="diagonal_relaxed")
-    nodes["lsoa"] = build_lsoa_node(lsoa, config.period_names, read_lsoa_ahah(store))
+    nodes["lsoa"] = build_lsoa_node(lsoa, config.period_names, store.read_lsoa_ahah())
     root = root_dataset(nodes["total"], store, config)
     # a copy of the area coordinates on the root: open_cube reads them once for all nodes
     root = root.assign_coords({c: nodes["total"][c] for c in AREA_COORDS})
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
 
 
-def root_dataset(total: xr.Dataset, store: Path, config: CubeConfig) -> xr.Dataset:
+def root_dataset(total: xr.Dataset, store: Store, config: CubeConfig) -> xr.Dataset:
     """Root: ``neighbours(area, rank)`` and provenance attrs."""
     areas = [str(a) for a in total["area"].values]
     nb = neighbours_array(areas, config.n_neighbours)
@@ -179,8 +169,8 @@ def root_dataset(total: xr.Dataset, store: Path, config: CubeConfig) -> xr.Datas
     )
     ds.attrs.update(
         title="lds-dask all-LA COVID-19 testing profile cube",
-        store_manifest_sha256=manifest_sha256(store),
-        store_format=json.dumps(store_format(store)),
+        store_manifest_sha256=store.manifest_sha256,
+        store_format=json.dumps(store.format),
         config=json.dumps(dataclasses.asdict(config)),
         lds_dask_version=__version__,
         definitions=DEFINITIONS.format(scope=config.people_scope),

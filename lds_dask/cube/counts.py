@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from lds_dask.contract.bands import UNKNOWN
 from lds_dask.cube.people import KEY, in_scope
-from lds_dask.store.read import RECORD_COLUMNS, read_records, read_survey
+from lds_dask.store.read import RECORD_COLUMNS, Store
 
 # breakdown -> its category columns; age_band_esp feeds the DSR and is not a cube node.
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
@@ -59,10 +58,10 @@ class CountParams:
 
 
 def count_bundle(
-    bundle: tuple[str, ...], store: Path, params: CountParams, decisions: pl.DataFrame
+    bundle: tuple[str, ...], store: Store, params: CountParams, decisions: pl.DataFrame
 ) -> dict[str, pl.DataFrame | None]:
     """All counts for the LAs of one bundle (see the module docstring)."""
-    df = read_records(store, bundle, RECORD_COLUMNS).with_columns(
+    df = store.read_records(bundle, RECORD_COLUMNS).with_columns(
         *[category(c) for c in CATEGORY_COLUMNS],
         period=period_of(params),
         is_positive=pl.col("result") == "POSITIVE",
@@ -170,12 +169,12 @@ def count_lsoa_periods(tests: pl.LazyFrame, people: pl.LazyFrame) -> pl.LazyFram
     )
 
 
-def sum_survey(store: Path, bundle: tuple[str, ...]) -> pl.DataFrame | None:
+def sum_survey(store: Store, bundle: tuple[str, ...]) -> pl.DataFrame | None:
     """Weighted survey sums per LA x week: responses, sum(w), sum(w*positive), sum(w^2).
 
     Sums, not prevalences, so regions and England pool them exactly.
     """
-    df = read_survey(store, bundle)
+    df = store.read_survey(bundle)
     if df is None:
         return None
     w = pl.col("survey_weight").cast(pl.Float64)

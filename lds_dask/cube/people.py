@@ -23,13 +23,11 @@ The resulting decisions table goes to the counting pass (see ``cube_counts``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 
 from lds_dask.runtime.tasks import TaskRunner
-from lds_dask.store.read import read_records
+from lds_dask.store.read import Store
 
 HASH_SEED = 20_200_101
 PEOPLE_SCOPES = ("PCR", "ALL")
@@ -54,12 +52,12 @@ def person_week_hash() -> pl.Expr:
 
 
 def hash_person_weeks(
-    bundle: tuple[str, ...], store: Path, scope: str, n_buckets: int
+    bundle: tuple[str, ...], store: Store, scope: str, n_buckets: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pass 1 for one bundle: per bucket, (hashes seen in exactly one of its LAs, hashes
     seen in several of its LAs), each sorted and unique."""
-    df = read_records(
-        store, bundle, ("person_id", "specimen_date", "result", "test_type"), derived=False
+    df = store.read_records(
+        bundle, ("person_id", "specimen_date", "result", "test_type"), derived=False
     )
     keys = (
         df.lazy()
@@ -96,12 +94,12 @@ def reduce_bucket(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarra
 
 
 def first_tests_of(
-    bundle: tuple[str, ...], store: Path, scope: str, shared: np.ndarray
+    bundle: tuple[str, ...], store: Store, scope: str, shared: np.ndarray
 ) -> pl.DataFrame:
     """Pass 3 for one bundle: first in-scope test and any-positive, per LA, for the
     person-weeks whose hash is shared."""
     cols = ("test_id", "person_id", "specimen_date", "result", "test_type")
-    df = read_records(store, bundle, cols, derived=False)
+    df = store.read_records(bundle, cols, derived=False)
     return (
         df.lazy()
         .filter(in_scope(scope))
@@ -141,7 +139,7 @@ def resolve_owners(candidates: pl.DataFrame) -> pl.DataFrame:
 
 
 def find_person_week_owners(
-    runner: TaskRunner, store: Path, bundles: list[tuple[str, ...]], scope: str
+    runner: TaskRunner, store: Store, bundles: list[tuple[str, ...]], scope: str
 ) -> pl.DataFrame:
     """The ownership decisions for every person-week seen in more than one LA.
 

@@ -25,16 +25,18 @@ the cube read) and the sha256 listed for ``results.json``; so do the ``checksums
 two files. Set ``SOURCE_DATE_EPOCH`` (seconds) to fix the time too: then only
 ``cube.source`` can differ.
 
-Everything is written into a temporary sibling directory that is renamed into place at the
-end, so an interrupted export never leaves a ``DIR`` that looks complete.
+Before anything is written, every category label and area code of the cube must be a
+declared category or a reference code (:func:`lds_dask.sdc.labels.check_labels`), and
+``DIR`` must be safe to write (:mod:`lds_dask.runtime.publish`): not the cube, inside it or
+containing it, and, when it exists, an export written before (its ``.lds-dask-output.json``
+says so) that ``overwrite`` allows replacing. Everything is written into a hidden temporary
+sibling that is renamed into place at the end, so an interrupted export never leaves a
+``DIR`` that looks complete, and the next export removes what it left.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,11 +46,12 @@ import polars as pl
 import xarray as xr
 
 from lds_dask import __version__
-
 from lds_dask.outputs import acro
-from lds_dask.sdc import rules as sdc
-from lds_dask.runtime.hashing import file_sha256
 from lds_dask.runtime.errors import BadInputError
+from lds_dask.runtime.hashing import file_sha256
+from lds_dask.runtime.publish import PublishError, check_target, publishing
+from lds_dask.sdc import rules as sdc
+from lds_dask.sdc.labels import check_labels
 
 COLUMNS = (
     "area_code",
@@ -90,26 +93,25 @@ def export_cube(
 
     ``safe``: that view, when the caller has already computed it under ``rules`` (a refresh
     has); every node is still checked against its recorded rules before it is written.
+    ``overwrite`` replaces an earlier export only (see the module docstring).
     """
     out = Path(out)
     formats = _check_formats(formats)
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out}: already exists (use --overwrite to replace it)")
+    reads = [] if isinstance(cube, xr.DataTree) else [("cube", Path(cube))]
+    try:
+        check_target(out, "export", overwrite, reads)
+    except PublishError as exc:
+        raise ExportError(str(exc)) from None
     tree, source = open_tree(cube)
+    check_labels(tree)
     safe = sdc.safe_view(tree, rules) if safe is None else safe
     when = acro.export_time()
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with publishing(out, "export", overwrite, reads) as tmp:
         tables = write_tables(safe, tmp, formats)
         acro.write_results_json(tmp, tables, rules, command, when, VALUE_COLUMN)
         hashes = hash_files(tmp)
         write_manifest(tmp, tree, source, rules, tables, formats, hashes, when)
         write_checksums(tmp, hashes)
-        _move_into_place(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
@@ -347,14 +349,3 @@ def write_checksums(directory: Path, hashes: dict[str, str]) -> None:
     for name in sorted(p.name for p in directory.iterdir() if p.is_file()):
         digest = hashes.get(name) or file_sha256(directory / name)
         (target / f"{name}.sha256").write_text(f"{digest}  {name}\n", encoding="utf-8")
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished directory to ``out`` (replacing an old export only now)."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old)

@@ -21,9 +21,7 @@ from string import Template
 import numpy as np
 
 from lds_dask import __version__
-
 from lds_dask.contract import refdata
-
 from lds_dask.cube import stats
 from lds_dask.outputs.views.data import (
     MEASURES,
@@ -42,6 +40,7 @@ from lds_dask.outputs.views.figures import (
     make_breakdown_figure,
     make_views,
 )
+from lds_dask.runtime.publish import check_target, publishing
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_MEASURE = "case_rate_per_100k"
@@ -366,29 +365,44 @@ def build_report(
     progress: bool = True,
     rules=None,
     client=None,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Write one page per LA (in parallel on Dask) plus ``index.html`` into `out`.
 
     ``rules``: the disclosure rules of the safe view (default DisclosureRules()).
     ``client``: an existing Dask client (a refresh shares its own); else one is made.
+    The pack is written beside ``out`` and renamed into place when complete; an existing
+    ``out`` is replaced only with ``overwrite`` and only if it is a report pack
+    (:mod:`lds_dask.runtime.publish`).
     """
     from contextlib import nullcontext
-
-    from distributed import as_completed
 
     from lds_dask.runtime.cluster import get_client
 
     out, cube_path = Path(out), str(Path(cube_path).resolve())
-    out.mkdir(parents=True, exist_ok=True)
-    codes, scripts = select_las(cube_path, las), copy_static(out)
+    reads = [("cube", Path(cube_path))]
+    check_target(out, "report", overwrite, reads)
+    codes = select_las(cube_path, las)
+    with (
+        publishing(out, "report", overwrite, reads) as tmp,
+        nullcontext(client) if client else get_client(scheduler, workers, quiet=not progress) as c,
+    ):
+        rows = render_pages(c, cube_path, codes, tmp, safe, rules, chunk_size, progress)
+        week = rows[0]["week"] if rows else ""
+        (tmp / "index.html").write_text(index_html(rows, safe, week), encoding="utf-8")
+    return sorted(rows, key=lambda r: r["la"])
+
+
+def render_pages(
+    client, cube_path: str, codes, out: Path, safe: bool, rules, chunk_size: int, progress: bool
+) -> list[dict]:
+    """Render the pages of ``codes`` into ``out``, a few LAs per Dask task; the index rows."""
+    from distributed import as_completed
+
+    scripts = copy_static(out)
     chunks = [codes[k : k + chunk_size] for k in range(0, len(codes), chunk_size)]
     rows: list[dict] = []
-    with (
-        nullcontext(client)
-        if client
-        else get_client(scheduler, workers, quiet=not progress) as client,
-        _progress(progress, len(codes)) as (bar, task),
-    ):
+    with _progress(progress, len(codes)) as (bar, task):
         futures = [
             client.submit(
                 render_chunk, cube_path, c, str(out.resolve()), safe, scripts, rules, pure=False
@@ -399,9 +413,7 @@ def build_report(
             done = future.result()
             rows += done
             bar.advance(task, len(done))
-    week = rows[0]["week"] if rows else ""
-    (out / "index.html").write_text(index_html(rows, safe, week), encoding="utf-8")
-    return sorted(rows, key=lambda r: r["la"])
+    return rows
 
 
 @contextmanager

@@ -7,10 +7,12 @@ cube, the upstream fingerprint after that). A stage whose fingerprint matches th
 successful run, and whose outputs are still there, is skipped, so an incremental refresh
 re-runs only what depends on what changed (ingest is itself incremental by file).
 
-Outputs are published atomically: a stage writes into ``.<name>.tmp-<run_id>`` beside its
-output and is swapped in only when complete, and its state entry is dropped before it
-starts and written after, so a killed or failed stage never leaves something half-written
-that a later run would take as valid. Every run writes ``<root>/_refresh/<run_id>.json``
+Outputs are published atomically (:mod:`lds_dask.runtime.publish`): a stage writes into
+``.<name>.partial-<hex>`` beside its output, which is swapped in only when complete and only
+over an output of the same kind (its marker file says so), and its state entry is dropped
+before it starts and written after, so a killed or failed stage never leaves something
+half-written that a later run would take as valid. Outputs must not overlap one another or
+the inputs. Every run writes ``<root>/_refresh/<run_id>.json``
 and ``<root>/refresh_manifest.json`` (input hashes, config, code version, rows per stage,
 timings, outputs).
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from lds_dask import __version__
 from lds_dask.refresh.jobspec import JobSpec
-from lds_dask.refresh.stages import STAGES
+from lds_dask.refresh.stages import STAGES, input_paths
 from lds_dask.refresh.state import (
     LATEST_FILE,
     STATE_DIR,
@@ -46,6 +48,7 @@ from lds_dask.refresh.state import (
     write_ordered_json,
 )
 from lds_dask.runtime.errors import LdsError, describe_unexpected, one_line
+from lds_dask.runtime.publish import PublishError, check_disjoint
 
 __all__ = [
     "LATEST_FILE",
@@ -82,7 +85,8 @@ def run_refresh(
     run_id, started = new_run_id(), time.time()
     root = spec.outputs.root
     _check_root(root)
-    for line in recover_outputs(spec, [s.output(spec) for s in STAGES if s.output(spec)]):
+    check_output_paths(spec)
+    for line in recover_outputs([s.output(spec) for s in STAGES if s.output(spec)]):
         say(line)
     ctx = None
     try:
@@ -138,6 +142,20 @@ def _check_root(root: Path) -> None:
         raise RefreshError(f"output root {root}: cannot write ({exc.strerror or exc})") from None
 
 
+def check_output_paths(spec: JobSpec) -> None:
+    """Refuse a spec whose outputs overlap each other or its inputs (one would replace or
+    delete the other): each must be neither equal to, inside nor containing another."""
+    named = [("store", spec.outputs.store)] + [
+        (s.name, s.output(spec)) for s in STAGES if s.output(spec)
+    ]
+    inputs = [] if spec.synth else [("input", p) for ps in input_paths(spec).values() for p in ps]
+    try:
+        for i, (_, path) in enumerate(named):
+            check_disjoint(path, named[i + 1 :] + inputs, role="of this job")
+    except PublishError as exc:
+        raise RefreshError(f"[outputs] {exc}") from None
+
+
 def _client_info(client) -> str:
     info = client.scheduler_info()
     return f"{client.scheduler.address} ({len(info.get('workers', {}))} workers)"
@@ -181,12 +199,15 @@ def run_one(ctx: RunContext, stage: Stage, fingerprint: str) -> StageResult:
     """Run a stage into a temp output, publish it, then record its state."""
     save_stage_state(ctx, stage.name, None)
     final = stage.output(ctx.spec)
-    tmp = temp_output(final, ctx.run_id) if final is not None else None
+    try:
+        tmp = temp_output(final, stage.name) if final is not None else None
+    except PublishError as exc:
+        raise RefreshError(f"stage {stage.name}: {exc}") from None
     t0 = time.time()
     try:
         result = stage.run(ctx, tmp)
         if tmp is not None:
-            publish_output(tmp, final, ctx.run_id)
+            publish_output(tmp, final, stage.name)
     except BaseException as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

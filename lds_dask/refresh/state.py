@@ -1,17 +1,17 @@
 """Refresh state: stage results, fingerprints, the state file and atomic publication.
 
 A stage's *fingerprint* hashes the code version, its config and what it reads; its state
-entry is dropped before it runs and written after it succeeds. Outputs are written into a
-hidden temp sibling and swapped in by renames, so a killed run never leaves something
-half-written that a later run would take as valid.
+entry is dropped before it runs and written after it succeeds. Outputs are published with
+the shared helpers of :mod:`lds_dask.runtime.publish`: written into a hidden temp sibling,
+marked as the stage's kind of output and swapped in by renames, so a killed run never leaves
+something half-written that a later run would take as valid, and a stage never replaces a
+directory it did not write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,14 @@ from pathlib import Path
 from lds_dask import __version__
 from lds_dask.refresh.jobspec import JobSpec
 from lds_dask.runtime.errors import WriteFailedError
-from lds_dask.store.layout import write_json_atomic
+from lds_dask.runtime.publish import (
+    check_target,
+    partial_path,
+    remove_leftovers,
+    swap_in,
+    write_json_atomic,
+    write_marker,
+)
 
 STATE_DIR, STATE_FILE, LATEST_FILE = "_refresh", "state.json", "refresh_manifest.json"
 
@@ -146,51 +153,30 @@ def hash_tree(root: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- atomic publication
 
 
-def temp_output(final: Path, run_id: str) -> Path:
-    """A fresh sibling folder to write into; renamed over ``final`` when complete."""
-    tmp = final.with_name(f".{final.name}.tmp-{run_id}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+def temp_output(final: Path, kind: str) -> Path:
+    """A fresh hidden sibling of ``final`` to write into (not created), after checking that
+    ``final`` is absent or an output of this ``kind`` (so never a store, an input or a
+    foreign folder)."""
+    check_target(final, kind, overwrite=True)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return tmp
+    return partial_path(final)
 
 
-def publish_output(tmp: Path, final: Path, run_id: str) -> None:
-    """Swap ``tmp`` in for ``final``: old aside, new in, old deleted (each step a rename)."""
-    old = final.with_name(f".{final.name}.old-{run_id}")
-    if final.exists():
-        os.rename(final, old)
-    os.rename(tmp, final)
-    if old.exists():
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+def publish_output(tmp: Path, final: Path, kind: str) -> None:
+    """Mark ``tmp`` as the stage's output and swap it in for ``final`` (each step a rename)."""
+    write_marker(tmp, kind)
+    swap_in(tmp, final)
 
 
-def recover_outputs(spec: JobSpec, outputs: list[Path]) -> list[str]:
+def recover_outputs(outputs: list[Path]) -> list[str]:
     """After a killed run: restore outputs moved aside, delete unfinished temp folders."""
-    done = []
-    for final in outputs:
-        if not final.parent.is_dir():
-            continue
-        for p in sorted(final.parent.glob(f".{final.name}.old-*")):
-            if not final.exists():
-                os.rename(p, final)
-                done.append(f"restored {final} from an interrupted run")
-            else:
-                shutil.rmtree(p, ignore_errors=True)
-        # ours (.NAME.tmp-RUN) and what a stage nests beside it (..NAME.tmp-RUN.partial-X)
-        for p in final.parent.glob(f"*.{final.name}.tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
-            done.append(f"removed the unfinished {p.name} of an interrupted run")
-    return done
+    return [line for final in outputs for line in remove_leftovers(final)]
 
 
 def write_ordered_json(path: Path, obj: dict) -> None:
-    """Like ``store.write_json_atomic`` (old or complete new file, never half), but keeping
+    """Like :func:`write_json_atomic` (old or complete new file, never half), but keeping
     key order, so a run manifest lists its stages in the order they ran."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, sort_keys=False)
 
 
 def result(name: str, **kwargs) -> StageResult:

@@ -2,16 +2,27 @@
 
 ``write_store`` lays records (and survey responses) out exactly as docs/architecture.md
 describes the ingest store, without ingest's validation: the cube's spec tests use it to
-feed hand-written record tables straight to ``build_cube``.
+feed hand-written record tables straight to ``build_cube``. It writes ``_store.json`` and a
+``_manifest.json`` listing every partition with its sha256 and rows, as a commit does, so
+the store passes the checks every reader makes (``lds_dask.store.read.Store``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import polars as pl
+
+from lds_dask import __version__
+from lds_dask.runtime.hashing import file_sha256
+from lds_dask.store.layout import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    STORE_FILE,
+    partition_path,
+    write_json_atomic,
+)
 
 RECORD_DEFAULTS = {
     "test_type": "PCR",
@@ -45,23 +56,31 @@ def record_frame(rows: list[dict]) -> pl.DataFrame:
 
 
 def write_store(store: Path, records: pl.DataFrame, survey: pl.DataFrame | None = None) -> Path:
-    """Write ``records`` (and ``survey``) as STORE/records|survey/la_code=X/part-0.parquet."""
+    """Write ``records`` (and ``survey``) as STORE/records|survey/la_code=X/part-0.parquet,
+    with the store marker and a manifest listing each partition (file, sha256, rows)."""
     store = Path(store)
-    _write_partitions(store / "records", records, "specimen_date")
+    partitions = {"records": _write_partitions(store, "records", records, "specimen_date")}
     if survey is not None:
-        _write_partitions(store / "survey", survey, "visit_date")
-    (store / "_store.json").write_text(
-        json.dumps({"format_version": 1, "created": dt.datetime.now(dt.UTC).isoformat()})
+        partitions["survey"] = _write_partitions(store, "survey", survey, "visit_date")
+    write_json_atomic(
+        store / STORE_FILE,
+        {
+            "format_version": FORMAT_VERSION,
+            "lds_dask_version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
     )
-    rows = records.group_by("la_code").len().sort("la_code").iter_rows()
-    (store / "_manifest.json").write_text(
-        json.dumps({"partitions": {code: {"rows": n} for code, n in rows}}, sort_keys=True)
-    )
+    manifest = {"format_version": FORMAT_VERSION, "files": {}, "partitions": partitions}
+    write_json_atomic(store / MANIFEST_FILE, {**manifest, "runs": []})
     return store
 
 
-def _write_partitions(root: Path, frame: pl.DataFrame, sort_by: str) -> None:
-    for (code,), part in frame.partition_by("la_code", as_dict=True).items():
-        folder = root / f"la_code={code}"
-        folder.mkdir(parents=True, exist_ok=True)
-        part.drop("la_code").sort(sort_by).write_parquet(folder / "part-0.parquet")
+def _write_partitions(store: Path, table: str, frame: pl.DataFrame, sort_by: str) -> dict:
+    """One sorted parquet file per LA; returns the manifest entries, by LA code."""
+    entries = {}
+    for (code,), part in sorted(frame.partition_by("la_code", as_dict=True).items()):
+        rel = partition_path(table, code)
+        (store / rel).parent.mkdir(parents=True, exist_ok=True)
+        part.drop("la_code").sort(sort_by).write_parquet(store / rel)
+        entries[code] = {"file": rel, "sha256": file_sha256(store / rel), "rows": part.height}
+    return entries

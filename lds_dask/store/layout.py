@@ -12,6 +12,12 @@ A run killed before step 1 leaves the store untouched and its temp area is delet
 next run (roll back). A run killed after step 1 is rolled forward by the next run (every
 move is idempotent). :func:`verify_store` refuses a store with a pending commit, so a
 reader never sees a half-applied one.
+
+The checks a reader makes before trusting the store live here too
+(:func:`check_committed`, :func:`check_partition_set`, :func:`check_partition_sha256`);
+:class:`lds_dask.store.read.Store` runs them on open and on every partition it reads.
+``write_json_atomic`` (re-exported from :mod:`lds_dask.runtime.publish`) writes the manifest
+and the run reports.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 from lds_dask import __version__
 from lds_dask.runtime.errors import BadInputError
 from lds_dask.runtime.hashing import file_sha256
+from lds_dask.runtime.publish import write_json_atomic as write_json_atomic
 
 FORMAT_VERSION = 1
 STORE_FILE, MANIFEST_FILE, TMP_DIR, COMMIT_FILE = (
@@ -34,10 +41,13 @@ STORE_FILE, MANIFEST_FILE, TMP_DIR, COMMIT_FILE = (
     "_commit.json",
 )
 PART_FILE = "part-0.parquet"
+TABLES = ("records", "survey")  # the partitioned tables (folders named by their subdir)
 
 
 class StoreError(BadInputError, ValueError):
-    """The store is unusable: wrong format version, failed checksum, interrupted commit."""
+    """The store is unusable: missing, not a store, wrong format version, interrupted
+    commit, or a partition that differs from the manifest. Messages name the store and the
+    partition, never a record value."""
 
 
 def partition_path(subdir: str, la_code: str) -> str:
@@ -45,20 +55,12 @@ def partition_path(subdir: str, la_code: str) -> str:
     return f"{subdir}/la_code={la_code}/{PART_FILE}"
 
 
-def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write JSON so a reader sees either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
 def open_store(store: Path, create: bool = False) -> dict:
     """Check ``_store.json`` (creating it when asked); raise :class:`StoreError` on mismatch."""
     meta_path = store / STORE_FILE
     if not meta_path.exists():
         if not create:
-            raise StoreError(f"{store}: not an lds-dask store (no {STORE_FILE})")
+            raise StoreError(f"{store}: not a store (no {STORE_FILE}; run `lds-dask ingest`)")
         if store.exists() and any(p for p in store.iterdir() if p.name != TMP_DIR):
             raise StoreError(f"{store}: directory is not empty and is not an lds-dask store")
         meta = {
@@ -169,29 +171,60 @@ def recover_store(store: Path) -> list[str]:
 def verify_store(store: str | Path) -> None:
     """Raise :class:`StoreError` naming the partition when a file differs from the manifest.
 
-    Checks the format version, that no commit is pending, that every manifest partition
-    exists with its recorded sha256, and that no unlisted partition directory exists.
+    Checks the format version, that no commit is pending, that the partitions on disk are
+    exactly those the manifest lists, and every listed partition's sha256 (the whole store
+    is read: the cube checks each partition as it reads it instead, see ``Store``).
     """
     store = Path(store)
     open_store(store)
+    check_committed(store)
+    partitions = read_manifest(store).get("partitions", {})
+    check_partition_set(store, partitions)
+    for subdir, parts in partitions.items():
+        for la_code, entry in parts.items():
+            check_partition_sha256(
+                store, subdir, la_code, entry, file_sha256(store / entry["file"])
+            )
+
+
+def check_committed(store: Path) -> None:
+    """Refuse a store whose last ingest commit was interrupted (partitions half swapped)."""
     tmp = store / TMP_DIR
     if tmp.is_dir() and any((d / COMMIT_FILE).exists() for d in tmp.iterdir()):
         raise StoreError(
             f"{store}: an ingest commit was interrupted; rerun `lds-dask ingest` "
             "on this store to complete it"
         )
-    manifest = read_manifest(store)
-    for subdir, parts in manifest.get("partitions", {}).items():
+
+
+def check_partition_set(store: Path, partitions: dict) -> None:
+    """The partition folders and files on disk must be exactly what the manifest lists.
+
+    A listed partition that is missing, a folder the manifest does not list, a listed file
+    with an unexpected name or a stray file beside it are refused: each means the store was
+    changed outside a commit."""
+    for subdir in sorted({*TABLES, *partitions}):
+        parts = partitions.get(subdir, {})
         for la_code, entry in parts.items():
-            path = store / entry["file"]
-            if not path.exists():
-                raise StoreError(f"{store}: partition {subdir}/la_code={la_code} is missing")
-            if file_sha256(path) != entry["sha256"]:
-                raise StoreError(
-                    f"{store}: partition {subdir}/la_code={la_code} sha256 differs "
-                    "from the manifest (file changed or corrupted)"
-                )
+            where = f"{store}: partition {subdir}/la_code={la_code}"
+            if not isinstance(entry, dict) or entry.get("file") != partition_path(subdir, la_code):
+                raise StoreError(f"{where}: the manifest entry is not in the store layout")
+            folder = store / subdir / f"la_code={la_code}"
+            found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            if PART_FILE not in found:
+                raise StoreError(f"{where} is missing")
+            if found != [PART_FILE]:
+                raise StoreError(f"{where} holds {len(found) - 1} file(s) not in the manifest")
         _check_unlisted(store, subdir, parts)
+
+
+def check_partition_sha256(store: Path, subdir: str, la_code: str, entry: dict, sha: str) -> None:
+    """Refuse a partition whose bytes hash to ``sha`` when the manifest records another."""
+    if sha != entry.get("sha256"):
+        raise StoreError(
+            f"{store}: partition {subdir}/la_code={la_code} sha256 differs "
+            "from the manifest (file changed or corrupted)"
+        )
 
 
 def _check_unlisted(store: Path, subdir: str, parts: dict) -> None:

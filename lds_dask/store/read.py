@@ -1,21 +1,38 @@
-"""Reading the ingest store for the cube: LA partitions, bundles, survey, denominators.
+"""Reading the ingest store through its manifest: LA partitions, bundles, survey, denominators.
 
-The store layout is the contract in docs/architecture.md. Every reader here works on a
-handful of LAs at a time (one Dask task's bundle), so no reader ever loads the store.
-Derived columns the cube needs (ISO week, age bands, quintiles) are recomputed when a
-store lacks them, so the cube also works on a minimal hand-written store.
+``Store(path)`` is the one reader of a store (the layout is the contract in
+docs/architecture.md). Opening checks, before anything is read, that the store is one this
+version reads, that no ingest commit is pending, and that the partition folders on disk are
+exactly those ``_manifest.json`` lists; the manifest is the only list of partitions. Every
+partition is then read whole into memory once, its sha256 checked against the manifest and
+parsed from that buffer, inside the task that uses it, so a store that was altered or
+half-committed is refused with a one-line :class:`StoreError` naming the partition (never a
+record value), at the cost of hashing bytes that are read anyway.
+
+Every reader works on a handful of LAs at a time (one Dask task's bundle), so no reader ever
+loads the store. Derived columns the cube needs (ISO week, age bands, quintiles) are
+recomputed when a store lacks them, so the cube also works on a minimal hand-written store
+(:mod:`lds_dask.store.handmade`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
 import polars as pl
 
 from lds_dask.contract import bands, refdata
-from lds_dask.runtime.errors import BadInputError
-from lds_dask.runtime.hashing import file_sha256
+from lds_dask.store.layout import (
+    MANIFEST_FILE,
+    StoreError,
+    check_committed,
+    check_partition_set,
+    check_partition_sha256,
+    open_store,
+)
 
 RECORD_COLUMNS = (
     "test_id",
@@ -39,43 +56,155 @@ DERIVED_COLUMNS = (
 )
 SURVEY_COLUMNS = ("visit_date", "swab_result", "survey_weight")
 
-
-class StoreError(BadInputError, ValueError):
-    """The store directory is missing or does not have the documented layout."""
+__all__ = ["RECORD_COLUMNS", "Store", "StoreError"]
 
 
-def check_store(store: Path) -> None:
-    """Raise :class:`StoreError` (one line, no values) unless ``store`` looks like a store."""
-    if not store.is_dir():
-        raise StoreError(f"{store}: no such store directory")
-    if not (store / "records").is_dir():
-        raise StoreError(f"{store}: not a store (no records/ folder; run `lds-dask ingest`)")
-    if not store_la_codes(store):
-        raise StoreError(f"{store}: the store holds no LA partitions under records/")
+class Store:
+    """A committed ingest store, opened through its manifest and checked (module docstring).
 
-
-def store_la_codes(store: Path) -> list[str]:
-    """The LA codes with a record partition, sorted; unknown codes are ignored."""
-    codes = [p.name.split("=", 1)[1] for p in (store / "records").glob("la_code=*") if p.is_dir()]
-    return sorted(c for c in codes if c in refdata.la_codes())
-
-
-def partition_bytes(store: Path, la_code: str, table: str = "records") -> int:
-    """On-disk size of one LA partition (sizes bundles; not read)."""
-    return sum(f.stat().st_size for f in (store / table / f"la_code={la_code}").glob("*.parquet"))
-
-
-def bundle_las(
-    store: Path, la_codes: list[str], target_bytes: int, min_bundles: int = 1
-) -> list[tuple[str, ...]]:
-    """Group LAs, in code order, into bundles of at most ~``target_bytes`` of parquet.
-
-    One Dask task per bundle: big LAs travel alone, small ones together, so task count
-    and overhead stay bounded while memory per task stays near the target. At least
-    ``min_bundles`` bundles (when there are that many LAs) of roughly equal size, so
-    every worker gets work on a small store too.
+    Small enough to send to every Dask task: it holds the path, the store format, the
+    manifest's sha256 and its partition entries (``{file, sha256, rows}`` by table and LA),
+    not the manifest's list of ingested files.
     """
-    sizes = [max(partition_bytes(store, code), 1) for code in la_codes]
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise StoreError(f"{self.path}: no such store directory")
+        self.format = open_store(self.path)
+        check_committed(self.path)
+        raw = self._manifest_bytes()
+        self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+        self._partitions = _partition_entries(self.path, raw)
+        check_partition_set(self.path, self._partitions)
+        if not self._partitions.get("records"):
+            raise StoreError(f"{self.path}: the store holds no LA partitions under records/")
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def _manifest_bytes(self) -> bytes:
+        try:
+            return (self.path / MANIFEST_FILE).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(
+                f"{self.path}: no {MANIFEST_FILE} (nothing was committed; run `lds-dask ingest`)"
+            ) from None
+
+    def partitions(self, table: str = "records") -> dict[str, dict]:
+        """LA code -> manifest entry (``file``, ``sha256``, ``rows``) of one table's partitions."""
+        return {code: dict(entry) for code, entry in self._partitions.get(table, {}).items()}
+
+    def la_codes(self, table: str = "records") -> list[str]:
+        """The LA codes with a partition of ``table``, sorted; unknown codes are ignored."""
+        return sorted(c for c in self._partitions.get(table, {}) if c in refdata.la_codes())
+
+    def partition_bytes(self, la_code: str, table: str = "records") -> int:
+        """On-disk size of one LA partition (sizes bundles; not read)."""
+        return (self.path / self._partitions[table][la_code]["file"]).stat().st_size
+
+    def read_partition(self, table: str, la_code: str) -> bytes:
+        """The bytes of one partition, after checking them against the manifest's sha256."""
+        entry = self._partitions[table][la_code]
+        data = (self.path / entry["file"]).read_bytes()
+        check_partition_sha256(self.path, table, la_code, entry, hashlib.sha256(data).hexdigest())
+        return data
+
+    def scan(self, table: str, la_code: str, columns) -> pl.DataFrame:
+        """The named columns (those present) of one checked partition; rows as the manifest says."""
+        buffer = io.BytesIO(self.read_partition(table, la_code))
+        present = pl.read_parquet_schema(buffer).keys()
+        frame = pl.read_parquet(buffer, columns=[c for c in dict.fromkeys(columns) if c in present])
+        if frame.height != self._partitions[table][la_code].get("rows", frame.height):
+            raise StoreError(
+                f"{self.path}: partition {table}/la_code={la_code} row count differs "
+                "from the manifest"
+            )
+        return frame
+
+    def bundle_las(
+        self, la_codes: list[str], target_bytes: int, min_bundles: int = 1
+    ) -> list[tuple[str, ...]]:
+        """Group LAs, in code order, into bundles of at most ~``target_bytes`` of parquet.
+
+        One Dask task per bundle: big LAs travel alone, small ones together, so task count
+        and overhead stay bounded while memory per task stays near the target. At least
+        ``min_bundles`` bundles (when there are that many LAs) of roughly equal size, so
+        every worker gets work on a small store too.
+        """
+        sizes = [max(self.partition_bytes(code), 1) for code in la_codes]
+        return _equal_share_bundles(la_codes, sizes, target_bytes, min_bundles)
+
+    def read_records(
+        self, la_codes: tuple[str, ...], columns: tuple[str, ...], derived: bool = True
+    ) -> pl.DataFrame:
+        """The records of some LAs with ``la_code``, ``iso_week`` and (when ``derived``) every
+        derived column the cube uses; only the named columns are parsed."""
+        extra = DERIVED_COLUMNS if derived else ("iso_week",)
+        frames = [
+            self.scan("records", code, (*columns, *extra)).with_columns(la_code=pl.lit(code))
+            for code in la_codes
+        ]
+        df = pl.concat(frames, how="diagonal_relaxed")
+        if not derived:
+            return df if "iso_week" in df.columns else df.with_columns(iso_week=bands.iso_week())
+        return add_derived_columns(df)
+
+    def read_survey(self, la_codes: tuple[str, ...]) -> pl.DataFrame | None:
+        """Survey responses of some LAs (``la_code`` added), or None if they have none."""
+        listed = self._partitions.get("survey", {})
+        frames = [
+            self.scan("survey", code, SURVEY_COLUMNS)
+            .select(SURVEY_COLUMNS)
+            .with_columns(la_code=pl.lit(code))
+            for code in la_codes
+            if code in listed
+        ]
+        return pl.concat(frames) if frames else None
+
+    def read_population(self) -> pl.DataFrame:
+        """LA x sex (F/M) x ESP band x LDS band population, from the store or refdata.
+
+        Only LA rows are kept: every aggregate area's denominator is the sum of its LAs,
+        the same additivity rule as the counts.
+        """
+        path = self.path / "population.parquet"
+        if path.is_file():
+            pop = pl.read_parquet(path)
+            if {"area_code", "sex", "age_band_esp", "age_band", "population"} <= set(pop.columns):
+                return _la_rows(pop.rename({"area_code": "la_code"}))
+        ref = refdata.population().rename({"area_code": "la_code"})
+        ref = ref.with_columns(age_band_esp=bands.esp_band("age"), age_band=bands.lds_band("age"))
+        by_band = ref.group_by("la_code", "sex", "age_band_esp", "age_band")
+        return _la_rows(by_band.agg(pl.col("population").sum()))
+
+    def read_lsoa_ahah(self) -> pl.DataFrame | None:
+        """lsoa11_code -> ahah_decile from the store's linkage file, if it carries AHAH."""
+        path = self.path / "lsoa_covariates.parquet"
+        if not path.is_file():
+            return None
+        cov = pl.read_parquet(path)
+        if "ahah_decile" not in cov.columns:
+            return None
+        return cov.select("lsoa11_code", pl.col("ahah_decile").cast(pl.Int8))
+
+
+def _partition_entries(store: Path, raw: bytes) -> dict[str, dict[str, dict]]:
+    """``partitions`` of the manifest, checked to be table -> LA code -> entry mappings."""
+    try:
+        partitions = json.loads(raw).get("partitions", {})
+    except (ValueError, AttributeError):
+        raise StoreError(f"{store / MANIFEST_FILE}: manifest is not valid JSON") from None
+    if not isinstance(partitions, dict) or not all(
+        isinstance(v, dict) for v in partitions.values()
+    ):
+        raise StoreError(f"{store / MANIFEST_FILE}: partitions are not in the store layout")
+    return partitions
+
+
+def _equal_share_bundles(
+    la_codes: list[str], sizes: list[int], target_bytes: int, min_bundles: int
+) -> list[tuple[str, ...]]:
     total = sum(sizes)
     n = max(-(-total // max(target_bytes, 1)), min(min_bundles, len(la_codes)), 1)
     out: list[tuple[str, ...]] = []
@@ -90,25 +219,6 @@ def bundle_las(
     if current:
         out.append(tuple(current))
     return out
-
-
-def read_records(
-    store: Path, la_codes: tuple[str, ...], columns: tuple[str, ...], derived: bool = True
-) -> pl.DataFrame:
-    """The records of some LAs with ``la_code``, ``iso_week`` and (when ``derived``) every
-    derived column the cube uses; only the named columns are read from disk."""
-    frames = []
-    for code in la_codes:
-        path = store / "records" / f"la_code={code}"
-        scan = pl.scan_parquet(sorted(path.glob("*.parquet")), hive_partitioning=False)
-        present = scan.collect_schema().names()
-        extra = DERIVED_COLUMNS if derived else ("iso_week",)
-        wanted = [c for c in dict.fromkeys((*columns, *extra)) if c in present]
-        frames.append(scan.select(wanted).with_columns(la_code=pl.lit(code)).collect())
-    df = pl.concat(frames, how="diagonal_relaxed")
-    if not derived:
-        return df if "iso_week" in df.columns else df.with_columns(iso_week=bands.iso_week())
-    return add_derived_columns(df)
 
 
 def add_derived_columns(df: pl.DataFrame) -> pl.DataFrame:
@@ -137,59 +247,7 @@ def _has_inputs(df: pl.DataFrame, name: str) -> bool:
     return needs.get(name) is None or needs[name] in df.columns
 
 
-def read_survey(store: Path, la_codes: tuple[str, ...]) -> pl.DataFrame | None:
-    """Survey responses of some LAs (``la_code`` added), or None if they have none."""
-    frames = []
-    for code in la_codes:
-        files = sorted((store / "survey" / f"la_code={code}").glob("*.parquet"))
-        if files:
-            frame = pl.scan_parquet(files, hive_partitioning=False).select(SURVEY_COLUMNS)
-            frames.append(frame.with_columns(la_code=pl.lit(code)).collect())
-    return pl.concat(frames) if frames else None
-
-
-def read_population(store: Path) -> pl.DataFrame:
-    """LA x sex (F/M) x ESP band x LDS band population, from the store or refdata.
-
-    Only LA rows are kept: every aggregate area's denominator is the sum of its LAs,
-    the same additivity rule as the counts.
-    """
-    path = store / "population.parquet"
-    if path.is_file():
-        pop = pl.read_parquet(path)
-        if {"area_code", "sex", "age_band_esp", "age_band", "population"} <= set(pop.columns):
-            return _la_rows(pop.rename({"area_code": "la_code"}))
-    ref = refdata.population().rename({"area_code": "la_code"})
-    ref = ref.with_columns(age_band_esp=bands.esp_band("age"), age_band=bands.lds_band("age"))
-    return _la_rows(
-        ref.group_by("la_code", "sex", "age_band_esp", "age_band").agg(pl.col("population").sum())
-    )
-
-
 def _la_rows(pop: pl.DataFrame) -> pl.DataFrame:
     return pop.filter(pl.col("la_code").is_in(sorted(refdata.la_codes()))).select(
         "la_code", "sex", "age_band_esp", "age_band", pl.col("population").cast(pl.Float64)
     )
-
-
-def read_lsoa_ahah(store: Path) -> pl.DataFrame | None:
-    """lsoa11_code -> ahah_decile from the store's linkage file, if it carries AHAH."""
-    path = store / "lsoa_covariates.parquet"
-    if not path.is_file():
-        return None
-    cov = pl.read_parquet(path)
-    if "ahah_decile" not in cov.columns:
-        return None
-    return cov.select("lsoa11_code", pl.col("ahah_decile").cast(pl.Int8))
-
-
-def manifest_sha256(store: Path) -> str:
-    """SHA-256 of the store's ``_manifest.json`` (empty string when the store has none)."""
-    path = store / "_manifest.json"
-    return file_sha256(path) if path.is_file() else ""
-
-
-def store_format(store: Path) -> dict:
-    """The store's ``_store.json`` (empty when absent)."""
-    path = store / "_store.json"
-    return json.loads(path.read_text()) if path.is_file() else {}

@@ -16,7 +16,7 @@ LAS = ["E08000035", "E06000001", "E09000033"]
 
 @pytest.fixture(scope="module")
 def pack(cube_path, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pack")
+    out = tmp_path_factory.mktemp("pack") / "pack"  # a new folder: report replaces none
     cmd = [
         sys.executable,
         "-m",

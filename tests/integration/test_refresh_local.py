@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lds_dask.refresh.run import LATEST_FILE, STATE_DIR, hash_tree
 from lds_dask.runtime.hashing import file_sha256
+from lds_dask.runtime.publish import MARKER, marker_kind
 from tests.faults.refresh_helpers import (
     PLOT_LAS,
     REPORT_LAS,
@@ -54,7 +55,10 @@ def test_run_manifest_records_hashes_config_rows_timings_outputs(reference):
     assert {f"{la}.html" for la in REPORT_LAS} | {"index.html"} <= {
         p.name for p in (reference / "report").iterdir()
     }
-    assert all(p.name.startswith(PLOT_LAS) for p in (reference / "plots").iterdir())
+    plots = [p for p in (reference / "plots").iterdir() if p.name != MARKER]
+    assert plots and all(p.name.startswith(PLOT_LAS) for p in plots)
+    kinds = {"cube.zarr": "cube", "export": "export", "plots": "plots", "report": "report"}
+    assert all(marker_kind(reference / name) == kind for name, kind in kinds.items())
 
 
 def test_unchanged_rerun_skips_every_stage_and_starts_no_cluster(reference, tmp_path):
