@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from lds_dask.cli.export import command as export_command
 from lds_dask.cube.write import quiet_zarr
 from lds_dask.outputs.export import export_cube
+from lds_dask.runtime.errors import ExitCode
 from lds_dask.runtime.publish import MARKER
 from lds_dask.sdc.labels import check_labels
 from lds_dask.sdc.margins import DisclosureError
@@ -53,8 +54,8 @@ def export(cube: Path, out: Path, *args: str):
     return CliRunner().invoke(export_command, ["--cube", str(cube), "--out", str(out), *args])
 
 
-def assert_refused(result, said: str) -> None:
-    assert result.exit_code == 2, result.output
+def assert_refused(result, said: str, code: int = ExitCode.BAD_INPUT) -> None:
+    assert result.exit_code == code, result.output
     assert result.output.startswith("error: ") and said in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
 
@@ -141,7 +142,7 @@ def test_person_ids_as_category_labels_are_never_exported(tmp_path, dim):
     before = hashes(tmp_path)
     result = export(cube, tmp_path / "out", "--format", "csv,parquet,xlsx")
     expected = "40 of 40 sex labels are not declared" if dim == "sex" else "dim person is not"
-    assert_refused(result, expected)
+    assert_refused(result, expected, ExitCode.DISCLOSURE_REFUSED)
     assert PERSON not in result.output
     assert hashes(tmp_path) == before  # nothing written: no out, no partial folder
 
